@@ -1,0 +1,95 @@
+using System.Runtime.InteropServices;
+
+namespace Tiny.Interop;
+
+/// <summary>File descriptors: pipes, reads and writes, open and close (open(2), pipe(2)).</summary>
+public static unsafe partial class FileDescriptor
+{
+    public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80,
+        O_TRUNC = 0x200, O_APPEND = 0x400, O_NONBLOCK = 0x800, O_DIRECTORY = 0x10000,
+        O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000;
+
+    [LibraryImport("libc", EntryPoint = "pipe2", SetLastError = true)]
+    private static partial int Pipe2Raw(int* fds, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    [SuppressGCTransition]
+    private static partial int CloseRaw(int fd);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static partial nint ReadRaw(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static partial nint WriteRaw(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenRaw(string path, int flags, int mode);
+
+    /// <summary>A close-on-exec pipe: (read end, write end).</summary>
+    public static (int Read, int Write) CreatePipe()
+    {
+        int* fds = stackalloc int[2];
+        if (Pipe2Raw(fds, O_CLOEXEC) < 0) throw new SyscallException("pipe2", Marshal.GetLastPInvokeError());
+        return (fds[0], fds[1]);
+    }
+
+    public static void Close(int fd)
+    {
+        if (fd >= 0) CloseRaw(fd);
+    }
+
+    public static int Open(string path, int flags, int mode = 0)
+    {
+        var fd = OpenRaw(path, flags | O_CLOEXEC, mode);
+        return fd >= 0 ? fd : throw new SyscallException("open", Marshal.GetLastPInvokeError(), path);
+    }
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or end of file; returns the bytes read.</summary>
+    public static int ReadFully(int fd, Span<byte> buffer)
+    {
+        var total = 0;
+        fixed (byte* start = buffer)
+        {
+            while (total < buffer.Length)
+            {
+                var n = ReadRaw(fd, start + total, (nuint)(buffer.Length - total));
+                if (n == 0) break;
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EINTR) continue;
+                    throw new SyscallException("read", errno);
+                }
+                total += (int)n;
+            }
+        }
+        return total;
+    }
+
+    /// <summary>Writes all of <paramref name="data"/>; returns errno, 0 on success.</summary>
+    public static int TryWriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        fixed (byte* start = data)
+        {
+            var done = 0;
+            while (done < data.Length)
+            {
+                var n = WriteRaw(fd, start + done, (nuint)(data.Length - done));
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == Errno.EINTR) continue;
+                    return errno;
+                }
+                done += (int)n;
+            }
+        }
+        return 0;
+    }
+
+    public static void WriteAll(int fd, ReadOnlySpan<byte> data)
+    {
+        var errno = TryWriteAll(fd, data);
+        if (errno != 0) throw new SyscallException("write", errno);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Runtime.InteropServices;
+
+namespace Tiny.Interop;
+
+/// <summary>Paths and file systems: statfs(2), mkdir(2), rmdir(2), access(2).</summary>
+public static unsafe partial class FileSystem
+{
+    public const long CGROUP2_SUPER_MAGIC = 0x63677270, TMPFS_MAGIC = 0x01021994, CGROUP_SUPER_MAGIC = 0x27e0eb;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct StatFs
+    {
+        public long Type;
+        public fixed long Rest[14];
+    }
+
+    [LibraryImport("libc", EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int StatFsRaw(string path, StatFs* buffer);
+
+    [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int MkdirRaw(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "rmdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int RmdirRaw(string path);
+
+    /// <summary>The file system's magic number (statfs(2) f_type), or null when the path is missing.</summary>
+    public static long? FileSystemType(string path)
+    {
+        StatFs buffer;
+        if (StatFsRaw(path, &buffer) == 0) return buffer.Type;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.ENOENT ? null : throw new SyscallException("statfs", errno, path);
+    }
+
+    /// <summary>Creates a directory; false if it already existed.</summary>
+    public static bool MakeDirectory(string path, uint mode = 0x1ed /* 0755 */)
+    {
+        if (MkdirRaw(path, mode) == 0) return true;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.EEXIST ? false : throw new SyscallException("mkdir", errno, path);
+    }
+
+    /// <summary>Removes an empty directory; returns errno, 0 on success or when it is already gone.</summary>
+    public static int TryRemoveDirectory(string path)
+    {
+        if (RmdirRaw(path) == 0) return 0;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.ENOENT ? 0 : errno;
+    }
+}

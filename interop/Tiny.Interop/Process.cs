@@ -1,0 +1,73 @@
+using System.Runtime.InteropServices;
+
+namespace Tiny.Interop;
+
+/// <summary>Processes, signals and waiting (wait(2), kill(2), sigprocmask(2)).</summary>
+public static unsafe partial class Process
+{
+    public const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGKILL = 9, SIGUSR1 = 10, SIGUSR2 = 12,
+        SIGPIPE = 13, SIGTERM = 15, SIGCHLD = 17, SIGSTOP = 19, SIGWINCH = 28;
+
+    /// <summary>Highest signal number on Linux (SIGRTMAX).</summary>
+    public const int SignalMax = 64;
+
+    const int SIG_SETMASK = 2;
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    [SuppressGCTransition]
+    public static partial uint GetEffectiveUserId();
+
+    [LibraryImport("libc", EntryPoint = "getpid")]
+    [SuppressGCTransition]
+    public static partial int GetProcessId();
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int KillRaw(int pid, int signal);
+
+    [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
+    private static partial int WaitPidRaw(int pid, int* status, int options);
+
+    [LibraryImport("libc", EntryPoint = "pthread_sigmask")]
+    private static partial int PthreadSigmask(int how, ulong* set, ulong* oldSet);
+
+    /// <summary>Sends a signal; false when the process is already gone (ESRCH).</summary>
+    public static bool Kill(int pid, int signal)
+    {
+        if (KillRaw(pid, signal) == 0) return true;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.ESRCH ? false : throw new SyscallException("kill", errno, pid.ToString());
+    }
+
+    /// <summary>Waits for the child to end and returns its raw wait status.</summary>
+    public static int WaitForExit(int pid)
+    {
+        int status;
+        while (WaitPidRaw(pid, &status, 0) < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != Errno.EINTR) throw new SyscallException("waitpid", errno, pid.ToString());
+        }
+        return status;
+    }
+
+    /// <summary>Blocks every signal on the calling thread and returns the mask it had.</summary>
+    public static ulong BlockAllSignals()
+    {
+        ulong all = ulong.MaxValue, old;
+        var rc = PthreadSigmask(SIG_SETMASK, &all, &old);
+        return rc == 0 ? old : throw new SyscallException("pthread_sigmask", rc);
+    }
+
+    public static void SetSignalMask(ulong mask)
+    {
+        var rc = PthreadSigmask(SIG_SETMASK, &mask, null);
+        if (rc != 0) throw new SyscallException("pthread_sigmask", rc);
+    }
+
+    /// <summary>The shell convention for a wait status: the exit code, or 128 + the signal.</summary>
+    public static int ExitCodeOf(int waitStatus)
+    {
+        var signal = waitStatus & 0x7f;
+        return signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal;
+    }
+}

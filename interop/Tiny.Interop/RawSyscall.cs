@@ -1,0 +1,40 @@
+using System.Runtime.InteropServices;
+
+namespace Tiny.Interop;
+
+/// <summary>
+/// Direct system calls for the container child between clone and execve. Every entry point is
+/// <c>[SuppressGCTransition]</c> and sets no managed last-error: after clone only this thread
+/// exists, so nothing may poll for a GC or touch managed thread state. errno is read straight from
+/// libc's thread-local slot. glibc's own set*id wrappers must not be used there: they broadcast to
+/// the threads glibc still believes exist (nptl/nptl_setxid.c) and would wait forever.
+/// </summary>
+public static unsafe partial class RawSyscall
+{
+    [LibraryImport("libc", EntryPoint = "syscall")]
+    [SuppressGCTransition]
+    public static partial long Invoke(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
+    [LibraryImport("libc", EntryPoint = "__errno_location")]
+    [SuppressGCTransition]
+    private static partial int* ErrnoLocation();
+
+    public static int LastErrno => *ErrnoLocation();
+
+    public static long Invoke(long number) => Invoke(number, 0, 0, 0, 0, 0, 0);
+    public static long Invoke(long number, long a1) => Invoke(number, a1, 0, 0, 0, 0, 0);
+    public static long Invoke(long number, long a1, long a2) => Invoke(number, a1, a2, 0, 0, 0, 0);
+    public static long Invoke(long number, long a1, long a2, long a3) => Invoke(number, a1, a2, a3, 0, 0, 0);
+    public static long Invoke(long number, long a1, long a2, long a3, long a4) => Invoke(number, a1, a2, a3, a4, 0, 0);
+    public static long Invoke(long number, long a1, long a2, long a3, long a4, long a5) => Invoke(number, a1, a2, a3, a4, a5, 0);
+}
+
+/// <summary>x86_64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl).</summary>
+public static class SyscallNumber
+{
+    public const long Read = 0, Write = 1, Close = 3, RtSigaction = 13, RtSigprocmask = 14, Ioctl = 16,
+        Socket = 41, Clone = 56, Execve = 59, Exit = 60, Kill = 62, Chdir = 80, Mkdir = 83, Symlink = 88,
+        Umask = 95, Setgroups = 116, Setresuid = 117, Setresgid = 119, Capget = 125, Capset = 126,
+        Mknod = 133, Prctl = 157, PivotRoot = 155, Mount = 165, Umount2 = 166, Sethostname = 170,
+        ExitGroup = 231, Unshare = 272, Seccomp = 317, CloseRange = 436;
+}

@@ -1,0 +1,47 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tiny.Runtime.Cgroups;
+
+/// <summary>cgroup v1: a directory in each of the memory, cpu and pids hierarchies.</summary>
+public sealed class CgroupV1 : ContainerCgroup
+{
+    static readonly string[] Controllers = ["memory", "cpu", "pids"];
+    readonly Dictionary<string, string> _dirs = [];
+
+    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name) : base(fs, log)
+    {
+        foreach (var controller in Controllers)
+            _dirs[controller] = $"{mountRoot}/{controller}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
+    }
+
+    public override IReadOnlyList<string> Directories => [.. _dirs.Values];
+
+    public override void Create(ResourceLimits limits)
+    {
+        foreach (var dir in _dirs.Values) MakeDirectory(dir);
+        if (limits.MemoryBytes is { } memory) Write(_dirs["memory"], "memory.limit_in_bytes", memory.ToString());
+        if (limits.CpuQuotaMicros is { } quota)
+        {
+            Write(_dirs["cpu"], "cpu.cfs_period_us", ResourceLimits.CpuPeriodMicros.ToString());
+            Write(_dirs["cpu"], "cpu.cfs_quota_us", quota.ToString());
+        }
+        if (limits.CpuWeight is { } weight) Write(_dirs["cpu"], "cpu.shares", ResourceLimits.SharesForWeight(weight).ToString());
+        if (limits.PidsMax is { } pids) Write(_dirs["pids"], "pids.max", pids.ToString());
+    }
+
+    /// <summary>
+    /// The caller's path in a hierarchy, from /proc/self/cgroup lines "ID:CONTROLLERS:PATH"
+    /// (cgroups(7)); <paramref name="controller"/> "" picks the v2 line "0::PATH".
+    /// </summary>
+    public static string PathOf(string procSelfCgroup, string controller)
+    {
+        foreach (var line in procSelfCgroup.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split(':', 3);
+            if (parts.Length != 3) continue;
+            var matches = controller.Length == 0 ? parts[1].Length == 0 : parts[1].Split(',').Contains(controller);
+            if (matches) return parts[2] == "/" ? "" : parts[2];
+        }
+        throw new ContainerError($"cgroup: the {(controller.Length == 0 ? "v2" : controller)} hierarchy is not mounted for this process");
+    }
+}

@@ -1,0 +1,90 @@
+using Tiny.Interop;
+using Microsoft.Extensions.Logging;
+using ZLogger;
+
+namespace Tiny.Runtime.Cgroups;
+
+public enum CgroupLayout { Unified, Legacy, Hybrid }
+
+/// <summary>
+/// One container's cgroup, named after it and created below the caller's own cgroup: one
+/// directory on cgroup v2, one per controller tiny limits on v1. On the hybrid layout (v1
+/// controllers, a v2 tree with none) the v1 controllers hold the limits.
+/// </summary>
+public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
+{
+    public const string MountRoot = "/sys/fs/cgroup";
+
+    protected ICgroupFileSystem Fs { get; } = fs;
+    protected ILogger Log { get; } = log;
+
+    /// <summary>The directories this cgroup consists of.</summary>
+    public abstract IReadOnlyList<string> Directories { get; }
+
+    /// <summary>Creates the directories and writes the limits.</summary>
+    public abstract void Create(ResourceLimits limits);
+
+    /// <summary>Moves a process in.</summary>
+    public void Join(int pid)
+    {
+        foreach (var dir in Directories) Write(dir, "cgroup.procs", pid.ToString());
+    }
+
+    /// <summary>Removes every directory that exists. The container's processes are gone by then, but the
+    /// kernel may still be releasing them (rmdir gives EBUSY), so this retries briefly.</summary>
+    public void Remove()
+    {
+        foreach (var dir in Directories)
+        {
+            var errno = Fs.TryRemoveDirectory(dir);
+            for (var attempt = 0; errno == Errno.EBUSY && attempt < 200; attempt++)
+            {
+                Thread.Sleep(1);
+                errno = Fs.TryRemoveDirectory(dir);
+            }
+            if (errno != 0) Log.ZLogWarning($"cgroup {dir} not removed: {Errno.Describe(errno)}");
+        }
+    }
+
+    protected void MakeDirectory(string dir)
+    {
+        try
+        {
+            if (!Fs.MakeDirectory(dir)) throw new ContainerError($"cgroup {dir} already exists: is a container with this name running?");
+        }
+        catch (SyscallException e)
+        {
+            throw new ContainerError($"cgroup: create {dir}: {Errno.Describe(e.Errno)}");
+        }
+    }
+
+    protected void Write(string dir, string file, string value)
+    {
+        var path = $"{dir}/{file}";
+        Log.ZLogInformation($"setting {file} to {value}");
+        var errno = Fs.TryWrite(path, value);
+        if (errno != 0) throw new ContainerError($"cgroup: write {value} to {path}: {Errno.Describe(errno)}");
+    }
+
+    /// <summary>The cgroup implementation for this host's layout, for a container of that name under the caller's cgroups.</summary>
+    public static ContainerCgroup ForContainer(string name, ILogger log, ICgroupFileSystem? fs = null,
+        string mountRoot = MountRoot, string? procSelfCgroup = null)
+    {
+        fs ??= KernelCgroupFileSystem.Instance;
+        var membership = procSelfCgroup ?? File.ReadAllText("/proc/self/cgroup");
+        var dirName = "tiny-" + name;
+        return DetectLayout(mountRoot) switch
+        {
+            CgroupLayout.Unified => new CgroupV2(fs, log, $"{mountRoot}{CgroupV1.PathOf(membership, "")}", dirName),
+            _ => new CgroupV1(fs, log, mountRoot, membership, dirName),
+        };
+    }
+
+    public static CgroupLayout DetectLayout(string mountRoot = MountRoot)
+    {
+        if (FileSystem.FileSystemType(mountRoot) == FileSystem.CGROUP2_SUPER_MAGIC) return CgroupLayout.Unified;
+        return FileSystem.FileSystemType(mountRoot + "/unified") == FileSystem.CGROUP2_SUPER_MAGIC
+            ? CgroupLayout.Hybrid
+            : CgroupLayout.Legacy;
+    }
+}

@@ -1,0 +1,13 @@
+namespace Tiny.Runtime.Cgroups;
+
+/// <summary>The limits a container's cgroup gets; null means unlimited / left as the kernel sets it.</summary>
+public sealed record ResourceLimits(long? MemoryBytes = null, long? CpuQuotaMicros = null, int? CpuWeight = null, long? PidsMax = null)
+{
+    /// <summary>The CFS period that --cpus is expressed against, as Docker uses.</summary>
+    public const long CpuPeriodMicros = 100_000;
+
+    public static ResourceLimits None { get; } = new();
+
+    /// <summary>cgroup v1 cpu.shares for a v2 cpu.weight: the inverse of runc's shares-to-weight mapping.</summary>
+    public static long SharesForWeight(int weight) => 2 + ((weight - 1L) * 262142) / 9999;
+}

@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using Tiny.Interop;
+using static Tiny.Interop.RawSyscall;
+using static Tiny.Runtime.Launch.NativePlan;
+using Nr = Tiny.Interop.SyscallNumber;
+
+namespace Tiny.Runtime.Launch;
+
+/// <summary>
+/// The container child between clone and execve. It walks the native plan with direct system
+/// calls and nothing else: no allocation, no exceptions, no statics that need initialising, no
+/// calls that may poll for a GC (the hard rule in README's design notes). A failure is written
+/// to the error pipe as (step index, errno) and the child exits.
+/// </summary>
+internal static unsafe class ChildProcess
+{
+    /// <summary>Exit status of a child that could not finish its setup.</summary>
+    public const int SetupFailed = 1;
+
+    [SkipLocalsInit]
+    public static void Run(Header* plan)
+    {
+        int* report = stackalloc int[2];
+        for (var i = 0; i < plan->StepCount; i++)
+        {
+            var errno = Execute(ref plan->Steps[i]);
+            if (errno == 0) continue;
+            if (errno < 0) Invoke(Nr.ExitGroup, SetupFailed);
+            report[0] = i;
+            report[1] = errno;
+            Invoke(Nr.Write, plan->ErrorFd, (long)report, 8);
+            Invoke(Nr.ExitGroup, SetupFailed);
+        }
+        Invoke(Nr.ExitGroup, SetupFailed);
+    }
+
+    /// <summary>Runs one step: 0 when done, errno on failure, -1 to exit quietly.</summary>
+    [SkipLocalsInit]
+    static int Execute(ref Step s)
+    {
+        switch (s.Op)
+        {
+            case Op.WaitForParent:
+            {
+                byte go;
+                long n;
+                do n = Invoke(Nr.Read, s.A, (long)&go, 1); while (n < 0 && LastErrno == Errno.EINTR);
+                return n == 1 ? 0 : -1;
+            }
+            case Op.CloseFd: return Check(Invoke(Nr.Close, s.A));
+            case Op.SetParentDeathSignal: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_PDEATHSIG, s.A));
+            case Op.Unshare: return Check(Invoke(Nr.Unshare, s.A));
+            case Op.Mount: return Check(Invoke(Nr.Mount, s.A, s.B, s.C, s.D, s.E));
+            case Op.MaskPath: return MaskPath((byte*)s.A);
+            case Op.ReadonlyPath: return ReadonlyPath((byte*)s.A, (ulong)s.B);
+            case Op.RemountReadonly:
+                return Check(Invoke(Nr.Mount, 0, s.A, 0, (long)(Mount.MS_REMOUNT | Mount.MS_BIND | Mount.MS_RDONLY), 0));
+            case Op.MakeDirectory:
+                return Invoke(Nr.Mkdir, s.A, s.B) == 0 || LastErrno == Errno.EEXIST ? 0 : LastErrno;
+            case Op.MakeCharDevice: return Check(Invoke(Nr.Mknod, s.A, s.B, s.C));
+            case Op.Symlink: return Check(Invoke(Nr.Symlink, s.A, s.B));
+            case Op.PivotRoot: return PivotRoot((byte*)s.A);
+            case Op.SetHostname: return Check(Invoke(Nr.Sethostname, s.A, s.B));
+            case Op.BringLoopbackUp: return BringUp((byte*)s.A);
+            case Op.DropBoundingSet:
+                for (var cap = 0; cap <= s.B; cap++)
+                    if ((s.A & (1L << cap)) == 0 && Invoke(Nr.Prctl, Prctl.PR_CAPBSET_DROP, cap) < 0) return LastErrno;
+                return 0;
+            case Op.SetKeepCapabilities: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_KEEPCAPS, s.A));
+            case Op.SetGroups: return Check(Invoke(Nr.Setgroups, s.A, s.B));
+            case Op.SetGid: return Check(Invoke(Nr.Setresgid, s.A, s.A, s.A));
+            case Op.SetUid: return Check(Invoke(Nr.Setresuid, s.A, s.A, s.A));
+            case Op.SetCapabilities: return SetCapabilities((ulong)s.A, (ulong)s.B, (ulong)s.C);
+            case Op.ClearAmbientCapabilities:
+                return Check(Invoke(Nr.Prctl, Prctl.PR_CAP_AMBIENT, Prctl.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+            case Op.SetNoNewPrivileges: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+            case Op.ChangeDirectory: return Check(Invoke(Nr.Chdir, s.A));
+            case Op.SetUmask: Invoke(Nr.Umask, s.A); return 0;
+            case Op.ResetSignals: return ResetSignals((ulong)s.A);
+            case Op.CloseFdsOnExec: return Check(Invoke(Nr.CloseRange, s.A, uint.MaxValue, CloseRangeCloexec));
+            case Op.LoadSeccompFilter:
+            {
+                // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (seccomp(2))
+                long* program = stackalloc long[2];
+                program[0] = s.A;
+                program[1] = s.B;
+                return Check(Invoke(Nr.Seccomp, Prctl.SECCOMP_SET_MODE_FILTER, 0, (long)program));
+            }
+            case Op.Exec: return Exec((byte**)s.A, s.B, s.C);
+            default: return Errno.EINVAL;
+        }
+    }
+
+    const long CloseRangeCloexec = 1 << 2;
+
+    static int Check(long result) => result < 0 ? LastErrno : 0;
+
+    static int MaskPath(byte* path)
+    {
+        if (Invoke(Nr.Mount, (long)DevNull, (long)path, 0, (long)Mount.MS_BIND, 0) == 0) return 0;
+        var errno = LastErrno;
+        if (errno == Errno.ENOENT) return 0;
+        if (errno != Errno.ENOTDIR) return errno;
+        return Check(Invoke(Nr.Mount, (long)Tmpfs, (long)path, (long)Tmpfs, (long)Mount.MS_RDONLY, 0));
+    }
+
+    static int ReadonlyPath(byte* path, ulong keepFlags)
+    {
+        if (Invoke(Nr.Mount, (long)path, (long)path, 0, (long)(Mount.MS_BIND | Mount.MS_REC), 0) < 0)
+            return LastErrno == Errno.ENOENT ? 0 : LastErrno;
+        var flags = Mount.MS_BIND | Mount.MS_REMOUNT | Mount.MS_RDONLY | keepFlags;
+        return Check(Invoke(Nr.Mount, (long)path, (long)path, 0, (long)flags, 0));
+    }
+
+    static int PivotRoot(byte* newRoot)
+    {
+        if (Invoke(Nr.Chdir, (long)newRoot) < 0) return LastErrno;
+        if (Invoke(Nr.PivotRoot, (long)Dot, (long)Dot) < 0) return LastErrno;
+        if (Invoke(Nr.Umount2, (long)Dot, Mount.MNT_DETACH) < 0) return LastErrno;
+        return Check(Invoke(Nr.Chdir, (long)Slash));
+    }
+
+    static int BringUp(byte* ifreq)
+    {
+        var fd = Invoke(Nr.Socket, NetDevice.AF_INET, NetDevice.SOCK_DGRAM | NetDevice.SOCK_CLOEXEC, 0);
+        if (fd < 0) return LastErrno;
+        var flags = (short*)(ifreq + NetDevice.IfNameSize);
+        var errno = Check(Invoke(Nr.Ioctl, fd, (long)NetDevice.SIOCGIFFLAGS, (long)ifreq));
+        if (errno == 0)
+        {
+            *flags |= NetDevice.IFF_UP;
+            errno = Check(Invoke(Nr.Ioctl, fd, (long)NetDevice.SIOCSIFFLAGS, (long)ifreq));
+        }
+        Invoke(Nr.Close, fd);
+        return errno;
+    }
+
+    static int SetCapabilities(ulong effective, ulong permitted, ulong inheritable)
+    {
+        // struct __user_cap_header_struct { u32 version; int pid; } and two
+        // struct __user_cap_data_struct { u32 effective, permitted, inheritable; } (capget(2))
+        uint* header = stackalloc uint[2];
+        header[0] = Prctl.LINUX_CAPABILITY_VERSION_3;
+        header[1] = 0;
+        uint* data = stackalloc uint[6];
+        data[0] = (uint)effective; data[1] = (uint)permitted; data[2] = (uint)inheritable;
+        data[3] = (uint)(effective >> 32); data[4] = (uint)(permitted >> 32); data[5] = (uint)(inheritable >> 32);
+        return Check(Invoke(Nr.Capset, (long)header, (long)data));
+    }
+
+    static int ResetSignals(ulong mask)
+    {
+        // struct kernel_sigaction { handler, flags, restorer, mask }: all zero is SIG_DFL.
+        long* action = stackalloc long[4];
+        action[0] = action[1] = action[2] = action[3] = 0;
+        for (var signal = 1; signal <= Process.SignalMax; signal++)
+        {
+            if (signal is Process.SIGKILL or Process.SIGSTOP) continue;
+            Invoke(Nr.RtSigaction, signal, (long)action, 0, 8);
+        }
+        return Check(Invoke(Nr.RtSigprocmask, 2 /* SIG_SETMASK */, (long)&mask, 0, 8));
+    }
+
+    static int Exec(byte** candidates, long argv, long envp)
+    {
+        var result = Errno.ENOENT;
+        for (; *candidates != null; candidates++)
+        {
+            Invoke(Nr.Execve, (long)*candidates, argv, envp);
+            var errno = LastErrno;
+            // As execvp(3): a missing file moves on to the next PATH entry; remember a refusal.
+            if (errno == Errno.EACCES) result = errno;
+            else if (errno != Errno.ENOENT && errno != Errno.ENOTDIR) return errno;
+        }
+        return result;
+    }
+
+    // Constant strings as UTF-8 literals: data in the binary, nothing to initialise at run time.
+    static byte* DevNull => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/dev/null\0"u8.GetPinnableReference()));
+    static byte* Tmpfs => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tmpfs\0"u8.GetPinnableReference()));
+    static byte* Dot => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in ".\0"u8.GetPinnableReference()));
+    static byte* Slash => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/\0"u8.GetPinnableReference()));
+}

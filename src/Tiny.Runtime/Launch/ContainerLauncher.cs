@@ -1,0 +1,130 @@
+using System.Runtime;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Tiny.Interop;
+using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Plan;
+using Tiny.Runtime.Spec;
+using ZLogger;
+
+namespace Tiny.Runtime.Launch;
+
+/// <summary>
+/// Runs a container in the foreground: clone into new namespaces, place the child in its cgroup,
+/// release it, forward signals, wait, clean up, and return the command's exit code.
+/// </summary>
+public sealed class ContainerLauncher(ILogger log)
+{
+    /// <summary>Signals a foreground container receives when tiny does (as runc's signal proxy).</summary>
+    static readonly int[] ForwardedSignals =
+        [Process.SIGINT, Process.SIGTERM, Process.SIGHUP, Process.SIGQUIT, Process.SIGUSR1, Process.SIGUSR2, Process.SIGWINCH];
+
+    int _childPid;
+    int _pendingSignal;
+
+    public int Run(RunSpec spec, byte[]? seccomp)
+    {
+        if (Process.GetEffectiveUserId() != 0)
+            throw new ContainerError("run needs root (rootless containers are not supported yet)");
+
+        var cgroup = ContainerCgroup.ForContainer(spec.Id, log);
+        var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
+        var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
+        var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
+        var cgroupCreated = false;
+        try
+        {
+            var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite);
+            var signalMask = Process.BlockAllSignals();
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability());
+            using var native = new NativePlan(plan.Steps, errorWrite);
+            log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
+            var pid = Clone(plan.CloneFlags, native);
+            Process.SetSignalMask(signalMask);
+            FileDescriptor.Close(syncRead);
+            FileDescriptor.Close(errorWrite);
+            syncRead = errorWrite = -1;
+            if (pid < 0) throw new SyscallException("clone", -pid);
+            Volatile.Write(ref _childPid, pid);
+            var pending = Interlocked.Exchange(ref _pendingSignal, 0);
+            if (pending != 0) Process.Kill(pid, pending);
+
+            try
+            {
+                log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
+                cgroupCreated = true;
+                cgroup.Create(spec.Limits);
+                cgroup.Join(pid);
+            }
+            catch
+            {
+                Process.Kill(pid, Process.SIGKILL);
+                Process.WaitForExit(pid);
+                throw;
+            }
+
+            FileDescriptor.WriteAll(syncWrite, [1]);
+            FileDescriptor.Close(syncWrite);
+            syncWrite = -1;
+
+            Span<int> report = stackalloc int[2];
+            var reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
+            if (reported == 8)
+            {
+                Process.WaitForExit(pid);
+                throw SetupFailure(spec, plan.Steps[report[0]], report[1]);
+            }
+            log.ZLogInformation($"container {spec.Id} started as pid {pid}");
+            var status = Process.WaitForExit(pid);
+            var exitCode = Process.ExitCodeOf(status);
+            log.ZLogInformation($"container {spec.Id} exited with {exitCode}");
+            return exitCode;
+        }
+        finally
+        {
+            Volatile.Write(ref _childPid, 0);
+            if (cgroupCreated) cgroup.Remove();
+            foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite }) FileDescriptor.Close(fd);
+            foreach (var registration in registrations) registration.Dispose();
+        }
+    }
+
+    void Forward(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        var pid = Volatile.Read(ref _childPid);
+        if (pid > 0) Process.Kill(pid, (int)context.Signal);
+        else Interlocked.CompareExchange(ref _pendingSignal, (int)context.Signal, 0);
+    }
+
+    /// <summary>
+    /// clone(2) with fork semantics (no new stack: the child continues here on a copy). A no-GC
+    /// region makes sure no collection is under way or can start while the process is copied;
+    /// the child then only walks the native plan and never returns.
+    /// </summary>
+    static unsafe int Clone(ulong flags, NativePlan plan)
+    {
+        var noGc = GC.TryStartNoGCRegion(256 * 1024);
+        var pid = RawSyscall.Invoke(SyscallNumber.Clone, (long)(flags | Process.SIGCHLD), 0, 0, 0, 0);
+        if (pid == 0) ChildProcess.Run(plan.Plan);
+        var errno = pid < 0 ? RawSyscall.LastErrno : 0;
+        if (noGc && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
+        return pid < 0 ? -errno : (int)pid;
+    }
+
+    static ContainerError SetupFailure(RunSpec spec, ChildStep step, int errno)
+    {
+        if (step is Exec exec)
+        {
+            var code = errno is Errno.ENOENT or Errno.ENOTDIR ? ContainerError.NotFound : ContainerError.NotExecutable;
+            var what = exec.Candidates.Count == 1 ? exec.Argv[0] : $"\"{exec.Argv[0]}\" (searched $PATH)";
+            return new ContainerError($"exec {what} in rootfs {spec.RootfsDisplay}: {Errno.Describe(errno)}", code);
+        }
+        return new ContainerError($"{step.Describe()}: {Errno.Describe(errno)}");
+    }
+
+    static int ReadLastCapability() =>
+        int.TryParse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").AsSpan().Trim(), out var last)
+            ? last
+            : Security.CapabilitySet.Last;
+}

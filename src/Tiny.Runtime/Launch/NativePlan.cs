@@ -1,0 +1,168 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Tiny.Runtime.Plan;
+
+namespace Tiny.Runtime.Launch;
+
+/// <summary>
+/// A <see cref="ContainerPlan"/> laid out in one block of native memory: a header, fixed-size
+/// step records, then NUL-terminated strings, pointer arrays and buffers they point into.
+/// The child reads it without allocating anything.
+/// </summary>
+internal sealed unsafe class NativePlan : IDisposable
+{
+    internal enum Op
+    {
+        WaitForParent = 1, CloseFd, SetParentDeathSignal, Unshare, Mount, MaskPath, ReadonlyPath, RemountReadonly,
+        MakeDirectory, MakeCharDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
+        SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
+        SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Step
+    {
+        public Op Op;
+        public long A, B, C, D, E;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Header
+    {
+        public int StepCount;
+        public int ErrorFd;
+        public Step* Steps;
+    }
+
+    // Which of a step's fields hold arena offsets that become pointers.
+    const int A = 1, B = 2, C = 4, D = 8, E = 16;
+
+    readonly byte* _block;
+    public Header* Plan => (Header*)_block;
+
+    public NativePlan(IReadOnlyList<ChildStep> steps, int errorFd)
+    {
+        var arena = new Arena();
+        var records = new (Step Step, int Pointers)[steps.Count];
+        for (var i = 0; i < steps.Count; i++) records[i] = Encode(steps[i], arena);
+
+        var stepsOffset = Align(sizeof(Header));
+        var arenaOffset = stepsOffset + records.Length * sizeof(Step);
+        _block = (byte*)NativeMemory.AllocZeroed((nuint)(arenaOffset + arena.Length));
+        var header = (Header*)_block;
+        header->StepCount = records.Length;
+        header->ErrorFd = errorFd;
+        header->Steps = (Step*)(_block + stepsOffset);
+        var arenaBase = _block + arenaOffset;
+        arena.CopyTo(arenaBase);
+        for (var i = 0; i < records.Length; i++)
+            header->Steps[i] = Relocate(records[i].Step, records[i].Pointers, (long)arenaBase);
+    }
+
+    public void Dispose() => NativeMemory.Free(_block);
+
+    static int Align(int n) => (n + 15) & ~15;
+
+    static Step Relocate(Step step, int pointers, long arenaBase)
+    {
+        static long Fix(long offset, long arenaBase) => offset == Arena.Null ? 0 : offset + arenaBase;
+        if ((pointers & A) != 0) step.A = Fix(step.A, arenaBase);
+        if ((pointers & B) != 0) step.B = Fix(step.B, arenaBase);
+        if ((pointers & C) != 0) step.C = Fix(step.C, arenaBase);
+        if ((pointers & D) != 0) step.D = Fix(step.D, arenaBase);
+        if ((pointers & E) != 0) step.E = Fix(step.E, arenaBase);
+        return step;
+    }
+
+    static (Step, int) Encode(ChildStep step, Arena a) => step switch
+    {
+        WaitForParent s => (new() { Op = Op.WaitForParent, A = s.Fd }, 0),
+        CloseFd s => (new() { Op = Op.CloseFd, A = s.Fd }, 0),
+        SetParentDeathSignal s => (new() { Op = Op.SetParentDeathSignal, A = s.Signal }, 0),
+        Unshare s => (new() { Op = Op.Unshare, A = (long)s.Flags }, 0),
+        MountStep s => (new() { Op = Op.Mount, A = a.String(s.Source), B = a.String(s.Target), C = a.String(s.FsType), D = (long)s.Flags, E = a.String(s.Data) }, A | B | C | E),
+        MaskPath s => (new() { Op = Op.MaskPath, A = a.String(s.Path) }, A),
+        ReadonlyPath s => (new() { Op = Op.ReadonlyPath, A = a.String(s.Path), B = (long)s.KeepFlags }, A),
+        RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),
+        MakeDirectory s => (new() { Op = Op.MakeDirectory, A = a.String(s.Path), B = s.Mode }, A),
+        MakeCharDevice s => (new() { Op = Op.MakeCharDevice, A = a.String(s.Path), B = s.Mode, C = (long)MakeDev(s.Major, s.Minor) }, A),
+        Symlink s => (new() { Op = Op.Symlink, A = a.String(s.Target), B = a.String(s.LinkPath) }, A | B),
+        PivotRoot s => (new() { Op = Op.PivotRoot, A = a.String(s.NewRoot) }, A),
+        SetHostname s => (new() { Op = Op.SetHostname, A = a.String(s.Hostname), B = Encoding.UTF8.GetByteCount(s.Hostname) }, A),
+        BringLoopbackUp => (new() { Op = Op.BringLoopbackUp, A = a.Bytes(IfReq("lo")) }, A),
+        DropBoundingSet s => (new() { Op = Op.DropBoundingSet, A = (long)s.Keep, B = s.LastCap }, 0),
+        SetKeepCapabilities s => (new() { Op = Op.SetKeepCapabilities, A = s.Keep ? 1 : 0 }, 0),
+        SetGroups s => (new() { Op = Op.SetGroups, A = s.Gids.Count, B = a.Bytes(MemoryMarshal.AsBytes(s.Gids.ToArray().AsSpan())) }, B),
+        SetGid s => (new() { Op = Op.SetGid, A = s.Gid }, 0),
+        SetUid s => (new() { Op = Op.SetUid, A = s.Uid }, 0),
+        SetCapabilities s => (new() { Op = Op.SetCapabilities, A = (long)s.Effective, B = (long)s.Permitted, C = (long)s.Inheritable }, 0),
+        ClearAmbientCapabilities => (new() { Op = Op.ClearAmbientCapabilities }, 0),
+        SetNoNewPrivileges => (new() { Op = Op.SetNoNewPrivileges }, 0),
+        ChangeDirectory s => (new() { Op = Op.ChangeDirectory, A = a.String(s.Path) }, A),
+        SetUmask s => (new() { Op = Op.SetUmask, A = s.Mask }, 0),
+        ResetSignals s => (new() { Op = Op.ResetSignals, A = (long)s.Mask }, 0),
+        CloseFdsOnExec s => (new() { Op = Op.CloseFdsOnExec, A = s.FirstFd }, 0),
+        LoadSeccompFilter s => (new() { Op = Op.LoadSeccompFilter, A = s.Program.Length / 8, B = a.Bytes(s.Program) }, B),
+        Exec s => (new() { Op = Op.Exec, A = a.StringArray(s.Candidates), B = a.StringArray(s.Argv), C = a.StringArray(s.Envp) }, A | B | C),
+        _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),
+    };
+
+    /// <summary>makedev(3) for the kernel's dev_t encoding (sys/sysmacros.h).</summary>
+    internal static ulong MakeDev(uint major, uint minor) =>
+        ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
+
+    static byte[] IfReq(string name)
+    {
+        var ifreq = new byte[Interop.NetDevice.IfReqSize];
+        Encoding.ASCII.GetBytes(name, ifreq);
+        return ifreq;
+    }
+
+    /// <summary>Collects strings, pointer arrays and buffers as offsets while steps are encoded.</summary>
+    sealed class Arena
+    {
+        public const long Null = -1;
+        readonly List<byte> _bytes = [];
+        readonly List<int> _pointerSlots = [];
+
+        public int Length => _bytes.Count;
+
+        public long String(string? value) => value is null ? Null : Bytes(Encoding.UTF8.GetBytes(value), terminator: true);
+
+        public long Bytes(ReadOnlySpan<byte> data, bool terminator = false)
+        {
+            var offset = AlignTo8();
+            foreach (var b in data) _bytes.Add(b);
+            if (terminator) _bytes.Add(0);
+            return offset;
+        }
+
+        /// <summary>A NULL-terminated array of string pointers, as execve(2) takes.</summary>
+        public long StringArray(IReadOnlyList<string> values)
+        {
+            var strings = values.Select(v => String(v)).ToArray();
+            var offset = AlignTo8();
+            foreach (var s in strings)
+            {
+                _pointerSlots.Add(_bytes.Count);
+                _bytes.AddRange(BitConverter.GetBytes(s));
+            }
+            _bytes.AddRange(new byte[8]);
+            return offset;
+        }
+
+        public void CopyTo(byte* destination)
+        {
+            var span = new Span<byte>(destination, _bytes.Count);
+            for (var i = 0; i < _bytes.Count; i++) span[i] = _bytes[i];
+            foreach (var slot in _pointerSlots)
+                BitConverter.TryWriteBytes(span[slot..], BitConverter.ToInt64(span[slot..]) + (long)destination);
+        }
+
+        int AlignTo8()
+        {
+            while (_bytes.Count % 8 != 0) _bytes.Add(0);
+            return _bytes.Count;
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using Tiny.Runtime.Plan;
+using static Tiny.Interop.Mount;
+
+namespace Tiny.Runtime.Mounts;
+
+/// <summary>
+/// The mount steps that give a container its own root: rprivate propagation, the rootfs bind,
+/// /proc, /sys, /dev, pivot_root, Docker's masked and read-only paths.
+/// </summary>
+public static class RootfsSetup
+{
+    /// <summary>Where the host's root is bound when it serves as the rootfs: inside a tmpfs that the
+    /// child mounts over /tmp in its own mount namespace, so nothing appears on the host.</summary>
+    public const string HostRootStaging = "/tmp", HostRootMountPoint = "/tmp/tiny-root";
+
+    /// <summary>Docker's masked paths (moby oci/defaults.go).</summary>
+    public static readonly string[] MaskedPaths =
+    [
+        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ];
+
+    /// <summary>Docker's read-only paths (moby oci/defaults.go).</summary>
+    public static readonly string[] ReadonlyPaths =
+        ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+    static readonly (string Name, uint Major, uint Minor)[] Devices =
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+    const uint CharDevice = 0x2000; // S_IFCHR
+
+    /// <param name="rootfs">The rootfs directory (absolute, resolved), or null for the host's root.</param>
+    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs)
+    {
+        yield return new MountStep(null, "/", null, MS_REC | MS_PRIVATE);
+
+        string root;
+        if (rootfs is null)
+        {
+            yield return new MountStep("tmpfs", HostRootStaging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=64k");
+            yield return new MakeDirectory(HostRootMountPoint, 0x1c0);
+            yield return new MountStep("/", HostRootMountPoint, null, MS_BIND);
+            root = HostRootMountPoint;
+        }
+        else
+        {
+            yield return new MountStep(rootfs, rootfs, null, MS_BIND | MS_REC);
+            root = rootfs;
+        }
+
+        foreach (var dir in new[] { "/proc", "/sys", "/dev" })
+            yield return new MakeDirectory(root + dir, 0x1ed);
+        yield return new MountStep("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        yield return new MountStep("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        foreach (var step in DevSteps(root + "/dev")) yield return step;
+
+        yield return new PivotRoot(root);
+
+        foreach (var path in MaskedPaths) yield return new MaskPath(path);
+        foreach (var path in ReadonlyPaths) yield return new ReadonlyPath(path, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        if (rootfs is null || readonlyRootfs) yield return new RemountReadonly("/");
+    }
+
+    static IEnumerable<ChildStep> DevSteps(string dev)
+    {
+        yield return new MountStep("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+        foreach (var (name, major, minor) in Devices)
+            yield return new MakeCharDevice($"{dev}/{name}", CharDevice | 0x1b6, major, minor);
+        yield return new MakeDirectory(dev + "/pts", 0x1ed);
+        yield return new MountStep("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5");
+        yield return new Symlink("pts/ptmx", dev + "/ptmx");
+        yield return new MakeDirectory(dev + "/shm", 0x3ff /* 1777 */);
+        yield return new MountStep("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+        yield return new MakeDirectory(dev + "/mqueue", 0x1ed);
+        yield return new MountStep("mqueue", dev + "/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        yield return new Symlink("/proc/self/fd", dev + "/fd");
+        yield return new Symlink("/proc/self/fd/0", dev + "/stdin");
+        yield return new Symlink("/proc/self/fd/1", dev + "/stdout");
+        yield return new Symlink("/proc/self/fd/2", dev + "/stderr");
+        yield return new Symlink("/proc/kcore", dev + "/core");
+    }
+}

@@ -1,0 +1,166 @@
+namespace Tiny.Runtime.Plan;
+
+/// <summary>
+/// One thing the container child does between clone and execve. Plain data: the parent builds the
+/// list, unit tests read it, <see cref="Launch.NativePlan"/> lays it out in native memory for the
+/// child to walk with direct system calls. <see cref="Describe"/> is what a failure report names.
+/// </summary>
+public abstract record ChildStep
+{
+    public abstract string Describe();
+}
+
+/// <summary>Blocks until the parent has placed the child in its cgroup; exits quietly if the parent is gone.</summary>
+public sealed record WaitForParent(int Fd) : ChildStep
+{
+    public override string Describe() => "wait for the parent";
+}
+
+public sealed record CloseFd(int Fd) : ChildStep
+{
+    public override string Describe() => $"close fd {Fd}";
+}
+
+public sealed record SetParentDeathSignal(int Signal) : ChildStep
+{
+    public override string Describe() => "set the parent-death signal";
+}
+
+public sealed record Unshare(ulong Flags) : ChildStep
+{
+    public override string Describe() => $"unshare namespaces 0x{Flags:x}";
+}
+
+public sealed record MountStep(string? Source, string Target, string? FsType, ulong Flags, string? Data = null) : ChildStep
+{
+    public override string Describe() => $"mount {Source ?? FsType ?? "(none)"} on {Target}";
+}
+
+/// <summary>Hides a path: /dev/null over a file, an empty read-only tmpfs over a directory; a missing path is skipped.</summary>
+public sealed record MaskPath(string Path) : ChildStep
+{
+    public override string Describe() => $"mask {Path}";
+}
+
+/// <summary>Makes a path read-only by binding it onto itself; a missing path is skipped.</summary>
+public sealed record ReadonlyPath(string Path, ulong KeepFlags) : ChildStep
+{
+    public override string Describe() => $"make {Path} read-only";
+}
+
+public sealed record RemountReadonly(string Path) : ChildStep
+{
+    public override string Describe() => $"remount {Path} read-only";
+}
+
+public sealed record MakeDirectory(string Path, uint Mode) : ChildStep
+{
+    public override string Describe() => $"create directory {Path}";
+}
+
+public sealed record MakeCharDevice(string Path, uint Mode, uint Major, uint Minor) : ChildStep
+{
+    public override string Describe() => $"create device {Path}";
+}
+
+public sealed record Symlink(string Target, string LinkPath) : ChildStep
+{
+    public override string Describe() => $"link {LinkPath} to {Target}";
+}
+
+/// <summary>pivot_root into <see cref="NewRoot"/> and detach the old root (pivot_root(2): new_root == put_old).</summary>
+public sealed record PivotRoot(string NewRoot) : ChildStep
+{
+    public override string Describe() => $"pivot_root to {NewRoot}";
+}
+
+public sealed record SetHostname(string Hostname) : ChildStep
+{
+    public override string Describe() => $"set hostname {Hostname}";
+}
+
+public sealed record BringLoopbackUp : ChildStep
+{
+    public override string Describe() => "bring lo up";
+}
+
+/// <summary>Drops every capability not in <see cref="Keep"/> from the bounding set, 0..<see cref="LastCap"/>.</summary>
+public sealed record DropBoundingSet(ulong Keep, int LastCap) : ChildStep
+{
+    public override string Describe() => "drop capabilities from the bounding set";
+}
+
+public sealed record SetKeepCapabilities(bool Keep) : ChildStep
+{
+    public override string Describe() => "set keep-capabilities";
+}
+
+public sealed record SetGroups(IReadOnlyList<uint> Gids) : ChildStep
+{
+    public override string Describe() => $"set groups {string.Join(',', Gids)}";
+    public bool Equals(SetGroups? other) => other is not null && Gids.SequenceEqual(other.Gids);
+    public override int GetHashCode() => Gids.Count;
+}
+
+public sealed record SetGid(uint Gid) : ChildStep
+{
+    public override string Describe() => $"set gid {Gid}";
+}
+
+public sealed record SetUid(uint Uid) : ChildStep
+{
+    public override string Describe() => $"set uid {Uid}";
+}
+
+public sealed record SetCapabilities(ulong Effective, ulong Permitted, ulong Inheritable) : ChildStep
+{
+    public override string Describe() => "set capabilities";
+}
+
+public sealed record ClearAmbientCapabilities : ChildStep
+{
+    public override string Describe() => "clear ambient capabilities";
+}
+
+public sealed record SetNoNewPrivileges : ChildStep
+{
+    public override string Describe() => "set no_new_privs";
+}
+
+public sealed record ChangeDirectory(string Path) : ChildStep
+{
+    public override string Describe() => $"chdir to {Path}";
+}
+
+public sealed record SetUmask(uint Mask) : ChildStep
+{
+    public override string Describe() => "set umask";
+}
+
+/// <summary>Every signal back to its default action, then the mask the caller had.</summary>
+public sealed record ResetSignals(ulong Mask) : ChildStep
+{
+    public override string Describe() => "reset signal handlers";
+}
+
+/// <summary>Marks every fd from <see cref="FirstFd"/> up close-on-exec (close_range(2) CLOSE_RANGE_CLOEXEC).</summary>
+public sealed record CloseFdsOnExec(int FirstFd) : ChildStep
+{
+    public override string Describe() => "mark fds close-on-exec";
+}
+
+public sealed record LoadSeccompFilter(byte[] Program) : ChildStep
+{
+    public override string Describe() => "load the seccomp filter";
+    public bool Equals(LoadSeccompFilter? other) => other is not null && Program.AsSpan().SequenceEqual(other.Program);
+    public override int GetHashCode() => Program.Length;
+}
+
+/// <summary>execve the first candidate path that exists, as execvp(3) walks PATH.</summary>
+public sealed record Exec(IReadOnlyList<string> Candidates, IReadOnlyList<string> Argv, IReadOnlyList<string> Envp) : ChildStep
+{
+    public override string Describe() => $"exec {Argv[0]}";
+    public bool Equals(Exec? other) => other is not null && Candidates.SequenceEqual(other.Candidates)
+        && Argv.SequenceEqual(other.Argv) && Envp.SequenceEqual(other.Envp);
+    public override int GetHashCode() => Argv.Count;
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Security;
+
+namespace Tiny.Runtime.Spec;
+
+/// <summary>`tiny run` options as typed on the command line, before validation.</summary>
+public sealed partial record RunOptions
+{
+    public string? Rootfs { get; init; }
+    public string? Name { get; init; }
+    public string? Hostname { get; init; }
+    public string? User { get; init; }
+    public IReadOnlyList<string> Env { get; init; } = [];
+    public string? Workdir { get; init; }
+    public bool Readonly { get; init; }
+    public string? Memory { get; init; }
+    public string? Cpus { get; init; }
+    public int? CpuWeight { get; init; }
+    public long? Pids { get; init; }
+    public IReadOnlyList<string> CapAdd { get; init; } = [];
+    public IReadOnlyList<string> CapDrop { get; init; } = [];
+    public string Net { get; init; } = "none";
+    public string? Seccomp { get; init; }
+    public IReadOnlyList<string> Command { get; init; } = [];
+
+    /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
+    public RunSpec ToSpec(Func<string, string?> hostEnv)
+    {
+        if (Command.Count == 0 || Command[0].Length == 0) throw new ContainerError("run needs a command: tiny run [options] [--] COMMAND [ARG...]");
+        var rootfs = ResolveRootfs(Rootfs);
+        var id = Name ?? Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())[..12];
+        if (!ValidName().IsMatch(id)) throw new ContainerError($"invalid --name \"{id}\": use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)");
+        var hostname = Hostname ?? id;
+        if (hostname.Length is 0 or > 64) throw new ContainerError($"invalid --hostname \"{hostname}\": 1 to 64 characters");
+        var (uid, gid, home) = UserLookup.Resolve(User, rootfs ?? "/");
+        var workdir = Workdir ?? "/";
+        if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
+
+        return new RunSpec
+        {
+            Id = id,
+            Hostname = hostname,
+            Rootfs = rootfs,
+            ReadonlyRootfs = Readonly,
+            Command = Command,
+            Env = BuildEnv(hostname, home, hostEnv),
+            Workdir = workdir,
+            Uid = uid,
+            Gid = gid,
+            Capabilities = BuildCapabilities(),
+            Limits = new ResourceLimits(
+                Memory is null ? null : Size.Parse(Memory, "--memory"),
+                Cpus is null ? null : CpuQuota(Cpus),
+                CpuWeight is null or (>= 1 and <= 10000) ? CpuWeight : throw new ContainerError($"invalid --cpu-weight {CpuWeight}: must be from 1 to 10000"),
+                Pids is null or > 0 ? Pids : throw new ContainerError($"invalid --pids {Pids}: must be a positive number")),
+            Network = Net switch
+            {
+                "none" => NetworkMode.None,
+                "host" => NetworkMode.Host,
+                _ => throw new ContainerError($"invalid --net \"{Net}\": expected none or host"),
+            },
+            Seccomp = Seccomp,
+        };
+    }
+
+    static string? ResolveRootfs(string? rootfs)
+    {
+        if (rootfs is null) return null;
+        var full = Path.GetFullPath(rootfs);
+        var info = new DirectoryInfo(full);
+        if (!info.Exists)
+            throw new ContainerError(File.Exists(full) ? $"rootfs {rootfs}: not a directory" : $"rootfs {rootfs}: no such file or directory");
+        var resolved = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
+        return resolved == "/" ? null : resolved.TrimEnd('/');
+    }
+
+    IReadOnlyList<string> BuildEnv(string hostname, string home, Func<string, string?> hostEnv)
+    {
+        List<string> env = [$"PATH={RunDefaults.Path}", $"HOSTNAME={hostname}", $"HOME={home}"];
+        foreach (var entry in Env)
+        {
+            var eq = entry.IndexOf('=');
+            var key = eq < 0 ? entry : entry[..eq];
+            if (key.Length == 0) throw new ContainerError($"invalid --env \"{entry}\": expected KEY=VALUE");
+            string value;
+            if (eq >= 0) value = entry[(eq + 1)..];
+            else if (hostEnv(key) is { } inherited) value = inherited;
+            else continue; // Docker: `-e KEY` with KEY unset on the host sets nothing.
+            env.RemoveAll(e => e.StartsWith(key + "=", StringComparison.Ordinal));
+            env.Add($"{key}={value}");
+        }
+        return env;
+    }
+
+    CapabilitySet BuildCapabilities()
+    {
+        var caps = CapabilitySet.DockerDefault;
+        foreach (var name in CapDrop)
+            caps = IsAll(name) ? new CapabilitySet(0) : caps.Without(ParseCapability(name, "--cap-drop"));
+        foreach (var name in CapAdd)
+            caps = IsAll(name) ? CapabilitySet.All : caps.With(ParseCapability(name, "--cap-add"));
+        return caps;
+    }
+
+    static bool IsAll(string name) => name.Equals("ALL", StringComparison.OrdinalIgnoreCase);
+
+    static Capability ParseCapability(string name, string option) =>
+        CapabilitySet.TryParse(name, out var cap) ? cap : throw new ContainerError($"invalid {option} \"{name}\": unknown capability");
+
+    static long CpuQuota(string cpus)
+    {
+        if (!double.TryParse(cpus, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || double.IsInfinity(value))
+            throw new ContainerError($"invalid --cpus \"{cpus}\": expected a positive number such as 1.5");
+        return (long)Math.Round(value * ResourceLimits.CpuPeriodMicros);
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")]
+    private static partial Regex ValidName();
+}

@@ -1,0 +1,30 @@
+using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Security;
+
+namespace Tiny.Runtime.Spec;
+
+public enum NetworkMode { None, Host }
+
+/// <summary>A validated container to run: what `tiny run` options (and later OCI configs) become.</summary>
+public sealed record RunSpec
+{
+    public required string Id { get; init; }
+    public required string Hostname { get; init; }
+    /// <summary>The root file system directory; null means the host's own root, read-only.</summary>
+    public string? Rootfs { get; init; }
+    public bool ReadonlyRootfs { get; init; }
+    public required IReadOnlyList<string> Command { get; init; }
+    public required IReadOnlyList<string> Env { get; init; }
+    public string Workdir { get; init; } = "/";
+    public uint Uid { get; init; }
+    public uint Gid { get; init; }
+    public IReadOnlyList<uint> AdditionalGids { get; init; } = [];
+    public CapabilitySet Capabilities { get; init; } = CapabilitySet.DockerDefault;
+    public ResourceLimits Limits { get; init; } = ResourceLimits.None;
+    public NetworkMode Network { get; init; } = NetworkMode.None;
+    /// <summary>The seccomp option as given: null for the default profile, "unconfined", or a profile path.</summary>
+    public string? Seccomp { get; init; }
+
+    /// <summary>The rootfs as the user named it, for messages.</summary>
+    public string RootfsDisplay => Rootfs ?? "/";
+}

@@ -1,0 +1,10 @@
+using ConsoleAppFramework;
+using Tiny;
+using Tiny.Runtime.Spec;
+
+var app = ConsoleApp.Create();
+app.UseFilter<ReportErrors>();
+ConsoleApp.LogError = ReportErrors.UsageError;
+app.Add<RunCommand>();
+app.Run(CommandSyntax.Normalize(args, [RunCommand.Syntax]));
+return ReportErrors.ExitCode();
