@@ -19,7 +19,8 @@ public static class UserLookup
                 ?? throw new ContainerError($"invalid --user \"{user}\": no user \"{parts[0]}\" in the rootfs's /etc/passwd");
             uid = uint.Parse(entry[2]);
         }
-        var gid = entry is not null && uint.TryParse(entry[3], out var primary) ? primary : uid == 0 ? 0 : uid;
+        // As runc and Docker: a uid with no passwd entry gets gid 0.
+        var gid = entry is not null && uint.TryParse(entry[3], out var primary) ? primary : 0;
         if (parts.Length == 2)
         {
             if (!uint.TryParse(parts[1], out gid))

@@ -1,0 +1,45 @@
+namespace Tiny.Tests.Integration;
+
+/// <summary>A root file system made of a static /bin/busybox and its applet links, built once per test run.</summary>
+public static class BusyboxRootfs
+{
+    const string Busybox = "/bin/busybox";
+    static readonly Lazy<string> Built = new(Build);
+
+    public static bool Available => File.Exists(Busybox) && !HasInterpreter(Busybox);
+
+    public static string Path => Built.Value;
+
+    static string Build()
+    {
+        var root = Directory.CreateTempSubdirectory("tiny-busybox-").FullName;
+        foreach (var dir in new[] { "bin", "etc", "tmp", "proc", "sys", "dev", "root" })
+            Directory.CreateDirectory(System.IO.Path.Combine(root, dir));
+        File.Copy(Busybox, System.IO.Path.Combine(root, "bin", "busybox"));
+        var applets = Tiny.Exec(Busybox, ["--list"]).GetAwaiter().GetResult().Stdout;
+        foreach (var applet in applets.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            if (applet != "busybox") File.CreateSymbolicLink(System.IO.Path.Combine(root, "bin", applet), "busybox");
+        File.WriteAllText(System.IO.Path.Combine(root, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n");
+        File.WriteAllText(System.IO.Path.Combine(root, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");
+        File.SetUnixFileMode(System.IO.Path.Combine(root, "tmp"), (UnixFileMode)0x3ff);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(root, recursive: true);
+        return root;
+    }
+
+    /// <summary>True when the ELF file names a program interpreter (PT_INTERP): a dynamically linked binary.</summary>
+    static bool HasInterpreter(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        reader.BaseStream.Position = 0x20;
+        var programHeaders = reader.ReadInt64();
+        reader.BaseStream.Position = 0x36;
+        var entrySize = reader.ReadUInt16();
+        var count = reader.ReadUInt16();
+        for (var i = 0; i < count; i++)
+        {
+            reader.BaseStream.Position = programHeaders + i * entrySize;
+            if (reader.ReadUInt32() == 3) return true;
+        }
+        return false;
+    }
+}

@@ -1,0 +1,128 @@
+namespace Tiny.Tests.Integration.Run;
+
+/// <summary>What a process sees from inside a `tiny run` container.</summary>
+public class IsolationTests
+{
+    [Before(Test)]
+    public void Require() => Tiny.RequireRootAndBinary();
+
+    [Test]
+    public async Task The_command_is_pid_1_and_ps_shows_only_the_container()
+    {
+        var result = await Tiny.Sh("echo $$; ps -o pid,comm | tail -n +2");
+        await Assert.That(result.ExitCode).IsEqualTo(0);
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await Assert.That(lines[0]).IsEqualTo("1");
+        // sh itself (pid 1), ps, and tail: nothing of the host.
+        var pids = lines.Skip(1).Select(l => int.Parse(l.Trim().Split(' ')[0])).ToArray();
+        await Assert.That(pids.Length).IsLessThanOrEqualTo(3);
+        await Assert.That(pids.Max()).IsLessThan(10);
+    }
+
+    [Test]
+    public async Task Hostname_is_the_containers()
+    {
+        var result = await Tiny.Sh("hostname; cat /proc/sys/kernel/hostname", "--hostname", "boxy");
+        await Assert.That(result.Stdout).IsEqualTo("boxy\nboxy\n");
+        var byName = await Tiny.Sh("hostname", "--name", "named-box");
+        await Assert.That(byName.Stdout.Trim()).IsEqualTo("named-box");
+    }
+
+    [Test]
+    public async Task Capabilities_are_dockers_default_set_and_no_new_privs_is_on()
+    {
+        var result = await Tiny.Sh("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status");
+        var status = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(':', 2)).ToDictionary(p => p[0], p => p[1].Trim());
+        // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW
+        // SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+        const string dockerDefault = "00000000a80425fb";
+        await Assert.That(status["CapEff"]).IsEqualTo(dockerDefault);
+        await Assert.That(status["CapPrm"]).IsEqualTo(dockerDefault);
+        await Assert.That(status["CapBnd"]).IsEqualTo(dockerDefault);
+        await Assert.That(status["CapInh"]).IsEqualTo(dockerDefault);
+        await Assert.That(status["CapAmb"]).IsEqualTo("0000000000000000");
+        await Assert.That(status["NoNewPrivs"]).IsEqualTo("1");
+    }
+
+    [Test]
+    public async Task Cap_add_and_cap_drop_change_the_set()
+    {
+        var result = await Tiny.Sh("grep CapEff /proc/self/status", "--cap-add", "NET_ADMIN", "--cap-drop", "CAP_CHOWN", "--cap-drop", "mknod");
+        // default + NET_ADMIN (bit 12) - CHOWN (bit 0) - MKNOD (bit 27)
+        await Assert.That(result.Stdout.Split(':')[1].Trim()).IsEqualTo($"{0xa80425fbUL + (1UL << 12) - 1 - (1UL << 27):x16}");
+    }
+
+    [Test]
+    public async Task Masked_paths_read_empty_and_proc_sys_is_read_only()
+    {
+        var result = await Tiny.Sh("cat /proc/keys /proc/timer_list /proc/sched_debug 2>/dev/null | wc -c; ls -A /sys/firmware /proc/scsi /proc/acpi 2>/dev/null | grep -v : | grep -c . ; echo x > /proc/sys/kernel/domainname && echo writable; grep ' /proc/sys ' /proc/self/mountinfo");
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await Assert.That(lines[0].Trim()).IsEqualTo("0");
+        await Assert.That(lines[1].Trim()).IsEqualTo("0");
+        await Assert.That(result.Stdout).DoesNotContain("writable");
+        await Assert.That(result.Stderr).Contains("Read-only file system");
+        await Assert.That(lines[2]).Contains(" ro,");
+    }
+
+    [Test]
+    public async Task Dev_has_the_standard_nodes_and_a_private_devpts()
+    {
+        var result = await Tiny.Sh("ls /dev | sort | tr '\\n' ' '; echo; head -c 4 /dev/zero | wc -c; grep -E ' /dev/(pts|shm|mqueue) ' /proc/self/mountinfo | cut -d' ' -f5,9 | tr '\\n' ' '");
+        var lines = result.Stdout.Split('\n');
+        foreach (var node in new[] { "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout", "stderr" })
+            await Assert.That(lines[0].Split(' ')).Contains(node);
+        await Assert.That(lines[1].Trim()).IsEqualTo("4");
+        await Assert.That(lines[2]).Contains("/dev/pts devpts").And.Contains("/dev/shm tmpfs").And.Contains("/dev/mqueue mqueue");
+    }
+
+    [Test]
+    public async Task Readonly_refuses_writes_to_the_rootfs()
+    {
+        var ro = await Tiny.Sh("touch /tiny-ro-probe", "--readonly");
+        await Assert.That(ro.ExitCode).IsNotEqualTo(0);
+        await Assert.That(ro.Stderr).Contains("Read-only file system");
+
+        var rw = await Tiny.Sh("touch /tiny-rw-probe && echo wrote");
+        await Assert.That(rw.Stdout.Trim()).IsEqualTo("wrote");
+        var probe = Path.Combine(BusyboxRootfs.Path, "tiny-rw-probe");
+        await Assert.That(File.Exists(probe)).IsTrue();
+        File.Delete(probe);
+    }
+
+    [Test]
+    public async Task The_hosts_root_is_the_default_rootfs_and_read_only()
+    {
+        var result = await Tiny.Run("run", "--", "/bin/sh", "-c", "test -d /usr && echo has-usr; touch /tiny-host-probe 2>/dev/null || echo refused; echo $$");
+        await Assert.That(result.Stdout).IsEqualTo("has-usr\nrefused\n1\n");
+        await Assert.That(File.Exists("/tiny-host-probe")).IsFalse();
+    }
+
+    [Test]
+    public async Task The_network_is_a_new_namespace_with_only_lo_up()
+    {
+        var none = await Tiny.Sh("ls /sys/class/net | tr '\\n' ' '; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok");
+        await Assert.That(none.Stdout).IsEqualTo("lo \nunknown\nping-ok\n");
+        var host = await Tiny.Sh("ls /sys/class/net | wc -l", "--net", "host");
+        await Assert.That(int.Parse(host.Stdout.Trim())).IsEqualTo(Directory.GetDirectories("/sys/class/net").Length);
+    }
+
+    [Test]
+    public async Task User_env_and_workdir_are_applied()
+    {
+        var result = await Tiny.Sh("id -u; id -g; pwd; echo $GREETING $HOME; grep CapEff /proc/self/status",
+            "--user", "65534:65534", "--env", "GREETING=hi", "-e", "UNSET_ON_HOST_XYZ", "--workdir", "/tmp");
+        await Assert.That(result.Stdout).IsEqualTo("65534\n65534\n/tmp\nhi /nonexistent\nCapEff:\t0000000000000000\n");
+        var named = await Tiny.Sh("id", "--user", "nobody");
+        await Assert.That(named.Stdout).StartsWith("uid=65534(nobody) gid=65534(nogroup)");
+    }
+
+    [Test]
+    public async Task The_container_is_in_its_own_cgroup_namespace()
+    {
+        var result = await Tiny.Sh("grep -E '^[0-9]+:(memory|pids):' /proc/self/cgroup");
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await Assert.That(lines.Length).IsEqualTo(2);
+        foreach (var line in lines) await Assert.That(line).EndsWith(":/");
+    }
+}

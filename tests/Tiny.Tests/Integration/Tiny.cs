@@ -1,0 +1,82 @@
+using System.Diagnostics;
+
+namespace Tiny.Tests.Integration;
+
+/// <summary>The published tiny binary (artifacts/tiny, or $TINY_BINARY), run as a user would run it.</summary>
+public static class Tiny
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    public static string Binary { get; } =
+        Environment.GetEnvironmentVariable("TINY_BINARY") is { Length: > 0 } path ? path : Path.Combine(RepositoryRoot, "artifacts", "tiny");
+
+    public static bool IsRoot => Environment.UserName == "root";
+
+    /// <summary>Skips the calling test unless it runs as root with the binary and a static busybox present.</summary>
+    public static void RequireRootAndBinary()
+    {
+        Skip.Unless(IsRoot, "integration tests run containers and need root");
+        Skip.Unless(File.Exists(Binary), $"{Binary} is missing: run ./publish.sh");
+        Skip.Unless(BusyboxRootfs.Available, "a static /bin/busybox is needed (apt-get install busybox-static)");
+    }
+
+    public static Task<Result> Run(params string[] args) => Exec(Binary, args);
+
+    /// <summary>`tiny run --rootfs BUSYBOX [options] -- COMMAND...`</summary>
+    public static Task<Result> RunInBusybox(string[] options, params string[] command) =>
+        Run(["run", "--rootfs", BusyboxRootfs.Path, .. options, "--", .. command]);
+
+    public static Task<Result> Sh(string script, params string[] options) => RunInBusybox(options, "/bin/sh", "-c", script);
+
+    public static async Task<Result> Exec(string file, IEnumerable<string> args, TimeSpan? timeout = null)
+    {
+        using var process = Start(file, args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish");
+        }
+        return new Result(process.ExitCode, await stdout, await stderr);
+    }
+
+    public static Process Start(string file, IEnumerable<string> args)
+    {
+        var info = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        return process;
+    }
+
+    public static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>cgroup directories named tiny-NAME anywhere under /sys/fs/cgroup.</summary>
+    public static string[] CgroupDirectoriesOf(string name) =>
+        Directory.EnumerateDirectories("/sys/fs/cgroup", $"tiny-{name}", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 5, IgnoreInaccessible = true })
+            .ToArray();
+
+    /// <summary>The host's mount table without the per-line mount ids, which a container run does not change.</summary>
+    public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
+
+    static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Tiny.sln"))) return dir.FullName;
+        return Directory.GetCurrentDirectory();
+    }
+}

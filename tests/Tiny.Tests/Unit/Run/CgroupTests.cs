@@ -1,0 +1,136 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Tiny.Interop;
+using Tiny.Runtime;
+using Tiny.Runtime.Cgroups;
+
+namespace Tiny.Tests.Unit.Run;
+
+/// <summary>The cgroup managers against a recording fake of cgroupfs.</summary>
+public class CgroupTests
+{
+    sealed class FakeCgroupFs : ICgroupFileSystem
+    {
+        public readonly List<string> Operations = [];
+        public readonly Dictionary<string, string> Files = [];
+        public readonly Dictionary<string, int> Refusals = [];
+
+        public bool MakeDirectory(string path)
+        {
+            Operations.Add($"mkdir {path}");
+            return true;
+        }
+
+        public int TryWrite(string path, string value)
+        {
+            Operations.Add($"write {path} {value}");
+            if (Refusals.TryGetValue(path, out var errno)) return errno;
+            Files[path] = value;
+            return 0;
+        }
+
+        public string? ReadOrNull(string path) => Files.GetValueOrDefault(path);
+
+        public int TryRemoveDirectory(string path)
+        {
+            Operations.Add($"rmdir {path}");
+            return 0;
+        }
+    }
+
+    const string HybridSelf = "9:name=systemd:/\n8:pids:/\n4:memory:/user/42\n2:cpuacct:/\n1:cpu,cpuacct:/\n0::/\n";
+
+    [Test]
+    public async Task V1_makes_one_directory_per_controller_under_the_callers_cgroup()
+    {
+        var fs = new FakeCgroupFs();
+        var cgroup = new CgroupV1(fs, NullLogger.Instance, "/fake", HybridSelf, "tiny-c1");
+        cgroup.Create(new ResourceLimits(MemoryBytes: 1 << 20, CpuQuotaMicros: 50_000, CpuWeight: 100, PidsMax: 7));
+        cgroup.Join(1234);
+        cgroup.Remove();
+        await Assert.That(fs.Operations).IsEquivalentTo(
+        [
+            "mkdir /fake/memory/user/42/tiny-c1",
+            "mkdir /fake/cpu/tiny-c1",
+            "mkdir /fake/pids/tiny-c1",
+            "write /fake/memory/user/42/tiny-c1/memory.limit_in_bytes 1048576",
+            "write /fake/cpu/tiny-c1/cpu.cfs_period_us 100000",
+            "write /fake/cpu/tiny-c1/cpu.cfs_quota_us 50000",
+            "write /fake/cpu/tiny-c1/cpu.shares 2623",
+            "write /fake/pids/tiny-c1/pids.max 7",
+            "write /fake/memory/user/42/tiny-c1/cgroup.procs 1234",
+            "write /fake/cpu/tiny-c1/cgroup.procs 1234",
+            "write /fake/pids/tiny-c1/cgroup.procs 1234",
+            "rmdir /fake/memory/user/42/tiny-c1",
+            "rmdir /fake/cpu/tiny-c1",
+            "rmdir /fake/pids/tiny-c1",
+        ], CollectionOrdering.Matching);
+    }
+
+    [Test]
+    public async Task V2_enables_the_controllers_it_needs_in_the_parent_then_writes_the_limits()
+    {
+        var fs = new FakeCgroupFs();
+        fs.Files["/fake/user.slice/cgroup.controllers"] = "cpuset cpu io memory pids\n";
+        fs.Files["/fake/user.slice/cgroup.subtree_control"] = "cpu\n";
+        var cgroup = new CgroupV2(fs, NullLogger.Instance, "/fake/user.slice", "tiny-c2");
+        cgroup.Create(new ResourceLimits(MemoryBytes: 64 << 20, CpuQuotaMicros: 150_000, CpuWeight: 500, PidsMax: 10));
+        cgroup.Join(99);
+        await Assert.That(fs.Operations).IsEquivalentTo(
+        [
+            "write /fake/user.slice/cgroup.subtree_control +memory +pids",
+            "mkdir /fake/user.slice/tiny-c2",
+            "write /fake/user.slice/tiny-c2/memory.max 67108864",
+            "write /fake/user.slice/tiny-c2/cpu.max 150000 100000",
+            "write /fake/user.slice/tiny-c2/cpu.weight 500",
+            "write /fake/user.slice/tiny-c2/pids.max 10",
+            "write /fake/user.slice/tiny-c2/cgroup.procs 99",
+        ], CollectionOrdering.Matching);
+    }
+
+    [Test]
+    public async Task V2_without_limits_touches_no_controller()
+    {
+        var fs = new FakeCgroupFs();
+        new CgroupV2(fs, NullLogger.Instance, "/fake", "tiny-c3").Create(ResourceLimits.None);
+        await Assert.That(fs.Operations).IsEquivalentTo(["mkdir /fake/tiny-c3"]);
+    }
+
+    [Test]
+    public async Task V2_names_a_controller_the_parent_does_not_have()
+    {
+        var fs = new FakeCgroupFs();
+        fs.Files["/fake/cgroup.controllers"] = "hugetlb\n";
+        var error = Assert.Throws<ContainerError>(() => new CgroupV2(fs, NullLogger.Instance, "/fake", "tiny-c4").Create(new ResourceLimits(PidsMax: 5)));
+        await Assert.That(error.Message).IsEqualTo("cgroup: controller pids is not available in /fake");
+    }
+
+    [Test]
+    public async Task A_refused_write_names_the_file_value_and_errno()
+    {
+        var fs = new FakeCgroupFs();
+        fs.Refusals["/fake/tiny-c5/memory.max"] = Errno.EBUSY;
+        fs.Files["/fake/cgroup.controllers"] = "memory";
+        fs.Files["/fake/cgroup.subtree_control"] = "memory";
+        var error = Assert.Throws<ContainerError>(() => new CgroupV2(fs, NullLogger.Instance, "/fake", "tiny-c5").Create(new ResourceLimits(MemoryBytes: 4096)));
+        await Assert.That(error.Message).IsEqualTo("cgroup: write 4096 to /fake/tiny-c5/memory.max: device or resource busy");
+    }
+
+    [Test]
+    [Arguments(2, 1)]
+    [Arguments(1024, 39)]
+    [Arguments(262144, 10000)]
+    public async Task Cpu_shares_invert_runcs_shares_to_weight_mapping(long shares, int weight)
+    {
+        await Assert.That(ResourceLimits.SharesForWeight(weight)).IsEqualTo(shares).Within(26L);
+        // runc: weight = 1 + ((shares - 2) * 9999) / 262142
+        await Assert.That(1 + (ResourceLimits.SharesForWeight(weight) - 2) * 9999 / 262142).IsEqualTo(weight);
+    }
+
+    [Test]
+    public async Task Exit_codes_follow_the_shell_convention()
+    {
+        await Assert.That(Process.ExitCodeOf(3 << 8)).IsEqualTo(3);
+        await Assert.That(Process.ExitCodeOf(9)).IsEqualTo(137);
+        await Assert.That(Process.ExitCodeOf(15 | 0x80)).IsEqualTo(143);
+    }
+}

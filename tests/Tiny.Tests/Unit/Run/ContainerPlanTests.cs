@@ -1,0 +1,127 @@
+using Tiny.Interop;
+using Tiny.Runtime.Plan;
+using Tiny.Runtime.Security;
+using Tiny.Runtime.Spec;
+
+namespace Tiny.Tests.Unit.Run;
+
+public class ContainerPlanTests
+{
+    static readonly ContainerPlan.Channel Channel = new(SyncRead: 5, SyncWrite: 6, ErrorRead: 7, ErrorWrite: 8);
+
+    static RunSpec Spec(string? rootfs = "/srv/rootfs", NetworkMode network = NetworkMode.None, bool readOnly = false) => new()
+    {
+        Id = "c1", Hostname = "box", Rootfs = rootfs, ReadonlyRootfs = readOnly, Command = ["sh", "-c", "true"],
+        Env = ["PATH=/usr/bin:/bin", "HOME=/root"], Network = network, Uid = 1000, Gid = 100, AdditionalGids = [100, 7],
+    };
+
+    static ContainerPlan Build(RunSpec spec, byte[]? seccomp = null) => ContainerPlan.Build(spec, Channel, seccomp, signalMask: 0, lastCap: 40);
+
+    static int IndexOf<T>(ContainerPlan plan, Func<T, bool>? match = null) where T : ChildStep =>
+        plan.Steps.Select((s, i) => (s, i)).First(p => p.s is T t && (match is null || match(t))).i;
+
+    [Test]
+    public async Task Namespaces_are_new_and_the_network_one_only_without_host_networking()
+    {
+        var flags = Namespace.CLONE_NEWNS | Namespace.CLONE_NEWUTS | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWPID;
+        await Assert.That(Build(Spec()).CloneFlags).IsEqualTo(flags | Namespace.CLONE_NEWNET);
+        await Assert.That(Build(Spec(network: NetworkMode.Host)).CloneFlags).IsEqualTo(flags);
+        await Assert.That(Build(Spec(network: NetworkMode.Host)).Steps.OfType<BringLoopbackUp>()).IsEmpty();
+    }
+
+    [Test]
+    public async Task Nothing_happens_before_the_parent_releases_the_child_and_the_cgroup_namespace_follows()
+    {
+        var plan = Build(Spec());
+        var wait = IndexOf<WaitForParent>(plan, w => w.Fd == 5);
+        await Assert.That(plan.Steps.Take(wait).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
+        await Assert.That(plan.Steps.Take(wait).OfType<CloseFd>().Select(c => c.Fd)).IsEquivalentTo([6, 7]);
+        await Assert.That(plan.Steps[wait + 1]).IsEqualTo(new CloseFd(5));
+        await Assert.That(plan.Steps[wait + 2]).IsEqualTo(new Unshare(Namespace.CLONE_NEWCGROUP));
+        await Assert.That(IndexOf<MountStep>(plan)).IsGreaterThan(wait);
+    }
+
+    [Test]
+    public async Task The_rootfs_is_bound_then_proc_sys_dev_mounted_inside_it_before_pivot_root()
+    {
+        var plan = Build(Spec());
+        await Assert.That(plan.Steps.OfType<MountStep>().First()).IsEqualTo(new MountStep(null, "/", null, Mount.MS_REC | Mount.MS_PRIVATE));
+        var bind = IndexOf<MountStep>(plan, m => m.Target == "/srv/rootfs");
+        await Assert.That(((MountStep)plan.Steps[bind]).Flags).IsEqualTo(Mount.MS_BIND | Mount.MS_REC);
+        var pivot = IndexOf<PivotRoot>(plan);
+        await Assert.That(plan.Steps[pivot]).IsEqualTo(new PivotRoot("/srv/rootfs"));
+        foreach (var target in new[] { "/srv/rootfs/proc", "/srv/rootfs/sys", "/srv/rootfs/dev", "/srv/rootfs/dev/pts", "/srv/rootfs/dev/shm", "/srv/rootfs/dev/mqueue" })
+        {
+            var at = IndexOf<MountStep>(plan, m => m.Target == target);
+            await Assert.That(at).IsGreaterThan(bind).And.IsLessThan(pivot);
+        }
+        var sys = plan.Steps.OfType<MountStep>().Single(m => m.FsType == "sysfs");
+        await Assert.That(sys.Flags & Mount.MS_RDONLY).IsEqualTo(Mount.MS_RDONLY);
+        var devpts = plan.Steps.OfType<MountStep>().Single(m => m.FsType == "devpts");
+        await Assert.That(devpts.Data).Contains("newinstance");
+        await Assert.That(plan.Steps).Contains(new Symlink("pts/ptmx", "/srv/rootfs/dev/ptmx"));
+        await Assert.That(plan.Steps.OfType<MakeCharDevice>().Select(d => d.Path[("/srv/rootfs/dev/".Length)..]))
+            .IsEquivalentTo(["null", "zero", "full", "random", "urandom", "tty"]);
+        await Assert.That(plan.Steps.OfType<RemountReadonly>()).IsEmpty();
+    }
+
+    [Test]
+    public async Task Masked_and_read_only_paths_are_applied_after_pivot_root()
+    {
+        var plan = Build(Spec(readOnly: true));
+        var pivot = IndexOf<PivotRoot>(plan);
+        foreach (var path in new[] { "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/scsi", "/proc/acpi", "/sys/firmware" })
+            await Assert.That(IndexOf<MaskPath>(plan, m => m.Path == path)).IsGreaterThan(pivot);
+        foreach (var path in new[] { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" })
+            await Assert.That(IndexOf<ReadonlyPath>(plan, m => m.Path == path)).IsGreaterThan(pivot);
+        await Assert.That(IndexOf<RemountReadonly>(plan, r => r.Path == "/")).IsGreaterThan(pivot);
+    }
+
+    [Test]
+    public async Task The_hosts_root_is_bound_non_recursively_in_a_private_tmpfs_and_made_read_only()
+    {
+        var plan = Build(Spec(rootfs: null));
+        var staging = IndexOf<MountStep>(plan, m => m.Target == "/tmp" && m.FsType == "tmpfs");
+        var bind = IndexOf<MountStep>(plan, m => m.Source == "/" && m.Target == "/tmp/tiny-root");
+        await Assert.That(((MountStep)plan.Steps[bind]).Flags).IsEqualTo(Mount.MS_BIND);
+        await Assert.That(bind).IsGreaterThan(staging);
+        await Assert.That(plan.Steps).Contains(new PivotRoot("/tmp/tiny-root"));
+        await Assert.That(plan.Steps).Contains(new RemountReadonly("/"));
+    }
+
+    [Test]
+    public async Task Privileges_are_dropped_in_order_and_seccomp_is_the_last_step_before_exec()
+    {
+        var caps = CapabilitySet.DockerDefault.Mask;
+        var plan = Build(Spec(), seccomp: new byte[16]);
+        var order = new[]
+        {
+            IndexOf<DropBoundingSet>(plan, d => d.Keep == caps && d.LastCap == 40),
+            IndexOf<SetKeepCapabilities>(plan, k => k.Keep),
+            IndexOf<SetGroups>(plan, g => g.Gids.SequenceEqual([100u, 7u])),
+            IndexOf<SetGid>(plan, g => g.Gid == 100),
+            IndexOf<SetUid>(plan, u => u.Uid == 1000),
+            IndexOf<SetKeepCapabilities>(plan, k => !k.Keep),
+            IndexOf<SetCapabilities>(plan, c => c.Effective == caps && c.Permitted == caps && c.Inheritable == caps),
+            IndexOf<ClearAmbientCapabilities>(plan),
+            IndexOf<SetNoNewPrivileges>(plan),
+            IndexOf<CloseFdsOnExec>(plan, c => c.FirstFd == 3),
+            IndexOf<LoadSeccompFilter>(plan),
+            IndexOf<Exec>(plan),
+        };
+        await Assert.That(order).IsInOrder();
+        await Assert.That(order[^1]).IsEqualTo(plan.Steps.Count - 1);
+        await Assert.That(order[^2]).IsEqualTo(plan.Steps.Count - 2);
+        await Assert.That(Build(Spec()).Steps.OfType<LoadSeccompFilter>()).IsEmpty();
+    }
+
+    [Test]
+    public async Task Exec_walks_the_containers_path_like_execvp()
+    {
+        var exec = Build(Spec()).Steps.OfType<Exec>().Single();
+        await Assert.That(exec.Candidates).IsEquivalentTo(["/usr/bin/sh", "/bin/sh"]);
+        await Assert.That(exec.Argv).IsEquivalentTo(["sh", "-c", "true"]);
+        await Assert.That(ContainerPlan.ExecCandidates("./run.sh", [])).IsEquivalentTo(["./run.sh"]);
+        await Assert.That(ContainerPlan.ExecCandidates("x", ["PATH=/a/:"])).IsEquivalentTo(["/a/x", "./x"]);
+    }
+}

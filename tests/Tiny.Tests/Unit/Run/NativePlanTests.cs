@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+using Tiny.Runtime.Launch;
+using Tiny.Runtime.Plan;
+
+namespace Tiny.Tests.Unit.Run;
+
+public unsafe class NativePlanTests
+{
+    static string? Utf8(long pointer) => pointer == 0 ? null : Marshal.PtrToStringUTF8((nint)pointer);
+
+    static string[] Strings(long array)
+    {
+        List<string> values = [];
+        for (var p = (long*)array; *p != 0; p++) values.Add(Utf8(*p)!);
+        return [.. values];
+    }
+
+    [Test]
+    public async Task Steps_are_laid_out_with_pointers_to_nul_terminated_strings_and_arrays()
+    {
+        ChildStep[] steps =
+        [
+            new WaitForParent(9),
+            new MountStep(null, "/rootfs/proc", "proc", 0xe, "hidepid=2"),
+            new SetGroups([5u, 6u]),
+            new ResetSignals(ulong.MaxValue),
+            new LoadSeccompFilter([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
+            new Exec(["/bin/sh", "/usr/bin/sh"], ["sh", "-c", "échö"], ["A=1"]),
+        ];
+        using var native = new NativePlan(steps, errorFd: 4);
+        var header = native.Plan;
+        var decoded = new List<string>();
+        decoded.Add($"{header->StepCount} {header->ErrorFd}");
+        var s = header->Steps;
+        decoded.Add($"{s[0].Op} {s[0].A}");
+        decoded.Add($"{s[1].Op} {Utf8(s[1].A) ?? "null"} {Utf8(s[1].B)} {Utf8(s[1].C)} {s[1].D} {Utf8(s[1].E)}");
+        decoded.Add($"{s[2].Op} {s[2].A} {((uint*)s[2].B)[0]} {((uint*)s[2].B)[1]}");
+        decoded.Add($"{s[3].Op} {(ulong)s[3].A:x}");
+        decoded.Add($"{s[4].Op} {s[4].A} {((byte*)s[4].B)[15]}");
+        decoded.Add($"{s[5].Op} {string.Join(',', Strings(s[5].A))} {string.Join(',', Strings(s[5].B))} {string.Join(',', Strings(s[5].C))}");
+        await Assert.That(decoded).IsEquivalentTo(
+        [
+            "6 4",
+            "WaitForParent 9",
+            "Mount null /rootfs/proc proc 14 hidepid=2",
+            "SetGroups 2 5 6",
+            "ResetSignals ffffffffffffffff",
+            "LoadSeccompFilter 2 16",
+            "Exec /bin/sh,/usr/bin/sh sh,-c,échö A=1",
+        ]);
+    }
+
+    [Test]
+    public async Task Device_numbers_use_the_kernels_encoding()
+    {
+        await Assert.That(NativePlan.MakeDev(1, 3)).IsEqualTo(0x103UL);
+        await Assert.That(NativePlan.MakeDev(5, 0)).IsEqualTo(0x500UL);
+        await Assert.That(NativePlan.MakeDev(259, 65536)).IsEqualTo(0x10010300UL);
+    }
+}
