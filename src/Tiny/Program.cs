@@ -6,5 +6,6 @@ var app = ConsoleApp.Create();
 app.UseFilter<ReportErrors>();
 ConsoleApp.LogError = ReportErrors.UsageError;
 app.Add<RunCommand>();
+app.Add<NetworkCommands>("network");
 app.Run(CommandSyntax.Normalize(args, [RunCommand.Syntax]));
 return ReportErrors.ExitCode();
