@@ -10,17 +10,20 @@ public readonly record struct LeaseOwner(int Pid, ulong StartTime)
     public static LeaseOwner Current { get; } = Of(Environment.ProcessId) ?? throw new InvalidOperationException("no /proc/self/stat");
 
     /// <summary>The owner identity of a live process, or null when it does not exist.</summary>
-    public static LeaseOwner? Of(int pid)
+    public static LeaseOwner? Of(int pid) => Stat(pid) is { } stat ? new(pid, stat.StartTime) : null;
+
+    /// <summary>Alive and not a zombie: a zombie has already left its namespaces (do_exit()).</summary>
+    public bool IsRunning => Stat(Pid) is { } now && now.StartTime == StartTime && now.State != 'Z';
+
+    static (char State, ulong StartTime)? Stat(int pid)
     {
         string stat;
         try { stat = File.ReadAllText($"/proc/{pid}/stat"); }
         catch (IOException) { return null; }
         // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return new(pid, ulong.Parse(fields[19], CultureInfo.InvariantCulture));
+        return (fields[0][0], ulong.Parse(fields[19], CultureInfo.InvariantCulture));
     }
-
-    public bool IsAlive => Of(Pid) is { } now && now.StartTime == StartTime;
 
     public override string ToString() => $"{Pid}:{StartTime}";
 

@@ -35,6 +35,24 @@ public class ContainerNetworkTests
     }
 
     [Test]
+    public async Task Veth_of_an_exited_container_goes_with_its_namespace()
+    {
+        using var test = new TestNetwork();
+        var pid = test.StartInNewNamespace("sleep", "60");
+        var network = test.Prepare(test.Request());
+        network.Attach(pid);
+        TestNetwork.Tool("kill", "-9", pid.ToString());
+        while (LeaseOwner.Of(pid) is { IsRunning: true }) Thread.Sleep(1);
+
+        network.Dispose();
+        await Assert.That(test.Leases()).IsEmpty();
+        await Assert.That(test.Rules()).DoesNotContain(network.ContainerId);
+        // The namespace's teardown (a kernel work item) deletes the pair after the last process left.
+        for (var waited = 0; waited < 10_000 && test.Links().Contains(network.HostLink); waited += 10) Thread.Sleep(10);
+        await Assert.That(test.Links()).DoesNotContain(network.HostLink);
+    }
+
+    [Test]
     public async Task Two_containers_ping_each_other()
     {
         using var test = new TestNetwork();
@@ -73,7 +91,7 @@ public class ContainerNetworkTests
         var dead = test.Prepare(test.Request(null, "18181:80"), LeaseOwner.Of(owner));
         dead.Attach(container);
         TestNetwork.Tool("kill", "-9", owner.ToString());
-        while (LeaseOwner.Of(owner) is not null && File.ReadAllText($"/proc/{owner}/stat").Split(' ')[2] != "Z") Thread.Sleep(1);
+        while (LeaseOwner.Of(owner) is { IsRunning: true }) Thread.Sleep(1);
         await Assert.That(test.Rules()).Contains(dead.ContainerId);
 
         var next = test.Prepare(test.Request(null, "18181:80"));
