@@ -12,6 +12,8 @@ public static class BpfCompiler
     const uint WeightedNumbers = 1024;
     /// <summary>Above this many ranges the optimal tree (quadratic) gives way to a plain balanced one.</summary>
     const int OptimalTreeLimit = 2048;
+    /// <summary>Argument values measured around each rule value (see <see cref="SeccompInputs"/>).</summary>
+    const int ArgumentVariants = 6;
 
     public static BpfInstruction[] Compile(FilterPlan plan)
     {
@@ -153,16 +155,37 @@ public static class BpfCompiler
             var allows = decision.IsConstant
                 ? decision.Otherwise == SeccompActions.Allow
                 : decision.Branches.Any(b => b.Action == SeccompActions.Allow);
-            return 1 + numbers * (allows ? 1000 : 1);
+            // The measure the issue sets counts a conditional syscall once per argument value around each rule
+            // value (v-1, v, v+1, high word set, bit 31 or 63 flipped): weight it as that many calls.
+            var calls = decision.IsConstant ? 1 : 1 + ArgumentVariants * decision.Branches.Sum(b => b.Conditions.Count);
+            return 1 + numbers * calls * (allows ? 1000 : 1);
         }
 
         void WriteDecision(SyscallDecision decision)
         {
+            if (ArgumentSet.TryBuild(decision) is { } set)
+            {
+                WriteArgumentSet(set, decision.Is32Bit, Return(set.Action), Return(decision.Otherwise));
+                return;
+            }
             for (var b = 0; b < decision.Branches.Count; b++)
             {
                 var branch = decision.Branches[b];
-                var last = b == decision.Branches.Count - 1;
+                var run = EqualityRun(decision.Branches, b);
+                var last = b + run - 1 == decision.Branches.Count - 1;
                 var fail = last ? Return(decision.Otherwise) : asm.NewLabel();
+                if (run > 1)
+                {
+                    var values = decision.Branches.Skip(b).Take(run).Select(r => r.Conditions[0].Value).Distinct().ToArray();
+                    WriteEqualitySet(branch.Conditions[0].Index, values, decision.Is32Bit, Return(branch.Action), fail);
+                    b += run - 1;
+                    if (!last)
+                    {
+                        asm.Mark(fail);
+                        accumulator = -1;
+                    }
+                    continue;
+                }
                 for (var c = 0; c < branch.Conditions.Count; c++)
                 {
                     var final = c == branch.Conditions.Count - 1;
@@ -179,6 +202,98 @@ public static class BpfCompiler
                     asm.Mark(fail);
                     accumulator = -1;
                 }
+            }
+        }
+
+        /// <summary>How many branches from <paramref name="start"/> each test one argument for equality with one action.</summary>
+        static int EqualityRun(IReadOnlyList<ArchRule> branches, int start)
+        {
+            static bool IsEquality(ArchRule rule) => rule.Conditions is [{ Op: CompareOp.Equal }];
+            if (!IsEquality(branches[start])) return 1;
+            var first = branches[start];
+            var end = start + 1;
+            while (end < branches.Count && IsEquality(branches[end]) && branches[end].Action == first.Action
+                   && branches[end].Conditions[0].Index == first.Conditions[0].Index) end++;
+            return end - start;
+        }
+
+        /// <summary>
+        /// <c>arg == v1 || arg == v2 || ...</c> as one test: the high words once per distinct high word, then a
+        /// chain of <c>jeq</c> on the low word (runs of equality rules, like personality's, stay short).
+        /// </summary>
+        void WriteEqualitySet(int index, ulong[] values, bool is32Bit, BpfAssembler.Label pass, BpfAssembler.Label fail)
+        {
+            var low = SeccompData.ArgsOffset + 8 * index;
+            var groups = values.GroupBy(v => is32Bit ? 0u : (uint)(v >> 32))
+                .Select(g => (High: g.Key, Lows: g.Select(v => (uint)v).Distinct().ToArray())).ToArray();
+            var groupLabels = groups.Select(_ => asm.NewLabel()).ToArray();
+            if (!is32Bit)
+            {
+                Load(low + 4);
+                for (var g = 0; g < groups.Length; g++)
+                {
+                    var next = g == groups.Length - 1 ? fail : asm.NewLabel();
+                    asm.Jump(BpfInstruction.Jeq, groups[g].High, groupLabels[g], next);
+                    if (g < groups.Length - 1) Next(next);
+                }
+            }
+            for (var g = 0; g < groups.Length; g++)
+            {
+                if (!is32Bit)
+                {
+                    asm.Mark(groupLabels[g]);
+                    accumulator = low + 4;
+                }
+                Load(low);
+                var lows = groups[g].Lows;
+                for (var i = 0; i < lows.Length; i++)
+                {
+                    var next = i == lows.Length - 1 ? fail : asm.NewLabel();
+                    asm.Jump(BpfInstruction.Jeq, lows[i], pass, next);
+                    if (i < lows.Length - 1) Next(next);
+                }
+            }
+        }
+
+        /// <summary>
+        /// A decision whose rules all test one argument, one condition each, for one action, is membership in a set of
+        /// intervals: one high-word test, then a search over the low word's intervals.
+        /// </summary>
+        void WriteArgumentSet(ArgumentSet set, bool is32Bit, BpfAssembler.Label pass, BpfAssembler.Label fail)
+        {
+            var low = SeccompData.ArgsOffset + 8 * set.Index;
+            if (!is32Bit)
+            {
+                var lowWord = asm.NewLabel();
+                Load(low + 4);
+                asm.Jump(BpfInstruction.Jeq, 0, lowWord, set.HighWordsMatch ? pass : fail);
+                Next(lowWord);
+            }
+            Load(low);
+            WriteIntervalTree(set.LowRanges, 0, set.LowRanges.Count - 1, pass, fail);
+        }
+
+        void WriteIntervalTree(IReadOnlyList<(uint First, bool Member)> ranges, int lowIndex, int highIndex,
+            BpfAssembler.Label pass, BpfAssembler.Label fail)
+        {
+            if (lowIndex == highIndex)
+            {
+                asm.JumpAlways(ranges[lowIndex].Member ? pass : fail);
+                return;
+            }
+            var split = (lowIndex + highIndex + 1) / 2;
+            var left = split - 1 == lowIndex ? (ranges[lowIndex].Member ? pass : fail) : asm.NewLabel();
+            var right = split == highIndex ? (ranges[highIndex].Member ? pass : fail) : asm.NewLabel();
+            asm.Jump(BpfInstruction.Jge, ranges[split].First, right, left);
+            if (split - 1 != lowIndex)
+            {
+                Next(left);
+                WriteIntervalTree(ranges, lowIndex, split - 1, pass, fail);
+            }
+            if (split != highIndex)
+            {
+                Next(right);
+                WriteIntervalTree(ranges, split, highIndex, pass, fail);
             }
         }
 

@@ -6,7 +6,7 @@ namespace Tiny.Runtime.Seccomp;
 /// Docker's default profile, embedded twice: as JSON (for other capability sets) and, compiled at build time by
 /// build/seccomp/SeccompGen for Docker's default capabilities on x86_64, as a ready program (BuiltinProfile.g.cs).
 /// </summary>
-static partial class BuiltinProfile
+public static partial class BuiltinProfile
 {
     public const string Source = "(built-in default)";
 

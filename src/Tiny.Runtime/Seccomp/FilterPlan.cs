@@ -155,12 +155,14 @@ public sealed record FilterPlan(IReadOnlyList<AuditArchPlan> Arches, uint BadArc
                 if (!bit30 && last64 is { } max64 && nr > max64) return enosys;
                 if (bit30 && lastX32 is { } maxX32 && nr > maxX32) return enosys;
                 if (nr < SyscallArches.X32Bit) return has64 ? byDefault : kill;
-                return hasX32 ? byDefault : kill;
+                // libseccomp's x86_64 section sends x32 numbers to the bad-arch action, all but -1, which
+                // tracers use to skip a call (gen_bpf.c: _gen_bpf_arch).
+                return hasX32 || nr == uint.MaxValue ? byDefault : kill;
             }
             var merged = new Dictionary<uint, SyscallDecision>();
             if (has64) foreach (var (nr, d) in points[SyscallArch.X86_64]) merged[nr] = d;
             if (hasX32) foreach (var (nr, d) in points[SyscallArch.X32]) merged[nr] = d;
-            uint[] breaks = [SyscallArches.X32Bit, 0x8000_0000, 0xC000_0000, .. Successor(last64), .. Successor(lastX32)];
+            uint[] breaks = [SyscallArches.X32Bit, 0x8000_0000, 0xC000_0000, uint.MaxValue, .. Successor(last64), .. Successor(lastX32)];
             plans.Add(new(SyscallArches.AuditX86_64, Ranges(merged, breaks, Background)));
         }
         if (filterArches.Contains(SyscallArch.I386))

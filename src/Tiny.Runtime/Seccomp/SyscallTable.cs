@@ -6,7 +6,7 @@ namespace Tiny.Runtime.Seccomp;
 /// System-call numbers of the x86 family, generated at build time from build/syscalls/x86-family.csv
 /// (SyscallTable.g.cs). x32 numbers are returned with the x32 bit set, as the kernel reports them.
 /// </summary>
-static partial class SyscallTable
+public static partial class SyscallTable
 {
     /// <summary>Lookups over the generated columns (a nested class: partial files initialise in no set order).</summary>
     static class Index
