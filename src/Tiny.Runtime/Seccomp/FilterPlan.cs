@@ -37,7 +37,9 @@ public sealed class SyscallDecision : IEquatable<SyscallDecision>
             : $"{(Is32Bit ? 32 : 64)}:{string.Join(';', branches.Select(b => $"{string.Join(',', b.Conditions)}>{b.Action:x}"))}|{otherwise:x}";
     }
 
-    public static SyscallDecision Constant(uint action) => new([], action, false);
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<uint, SyscallDecision> constants = new();
+
+    public static SyscallDecision Constant(uint action) => constants.GetOrAdd(action, a => new([], a, false));
 
     /// <summary>
     /// libseccomp's merging of the rules of one syscall: a rule without conditions wins over every conditional
@@ -178,14 +180,15 @@ public sealed record FilterPlan(IReadOnlyList<AuditArchPlan> Arches, uint BadArc
 
     static List<NrRange> Ranges(Dictionary<uint, SyscallDecision> points, uint[] breaks, Func<uint, SyscallDecision> background)
     {
-        var starts = new SortedSet<uint> { 0 };
-        foreach (var b in breaks) starts.Add(b);
+        var starts = new List<uint>(points.Count * 2 + breaks.Length + 1) { 0 };
+        starts.AddRange(breaks);
         foreach (var nr in points.Keys)
         {
             starts.Add(nr);
             if (nr != uint.MaxValue) starts.Add(nr + 1);
         }
-        var ordered = starts.ToArray();
+        starts.Sort();
+        var ordered = starts.Distinct().ToArray();
         var ranges = new List<NrRange>();
         for (var i = 0; i < ordered.Length; i++)
         {

@@ -34,7 +34,15 @@ public sealed class SeccompProfile
         {
             json = File.ReadAllText(path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ContainerError($"seccomp profile {path}: no such file");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new ContainerError($"seccomp profile {path}: permission denied");
+        }
+        catch (IOException e)
         {
             throw new ContainerError($"seccomp profile {path}: {OneLine(e.Message)}");
         }
