@@ -75,14 +75,20 @@ static class SeccompFixtures
     /// <summary>Null when libseccomp or runc refuse the profile (the error is in <paramref name="error"/>).</summary>
     public static Reference? RunReference(string path, CapabilitySet caps, int optimize, out string? error)
     {
-        var request = JsonSerializer.Serialize(new Dictionary<string, object>
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
         {
-            ["profile"] = path,
-            ["caps"] = caps.Members().Select(CapabilitySet.NameOf).ToArray(),
-            ["kernel"] = Kernel.ToString(),
-            ["csv"] = SyscallCsv,
-            ["optimize"] = optimize,
-        });
+            json.WriteStartObject();
+            json.WriteString("profile", path);
+            json.WriteStartArray("caps");
+            foreach (var cap in caps.Members()) json.WriteStringValue(CapabilitySet.NameOf(cap));
+            json.WriteEndArray();
+            json.WriteString("kernel", Kernel.ToString());
+            json.WriteString("csv", SyscallCsv);
+            json.WriteNumber("optimize", optimize);
+            json.WriteEndObject();
+        }
+        var request = System.Text.Encoding.UTF8.GetString(buffer.ToArray());
         var start = new ProcessStartInfo(Python, [ReferenceScript])
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
