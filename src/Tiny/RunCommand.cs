@@ -1,5 +1,6 @@
 using ConsoleAppFramework;
 using Tiny.Runtime.Launch;
+using Tiny.Runtime.Seccomp;
 using Tiny.Runtime.Spec;
 
 namespace Tiny;
@@ -42,6 +43,6 @@ internal sealed class RunCommand
         };
         var spec = options.ToSpec(Environment.GetEnvironmentVariable);
         using var logging = Logging.Create(verbose);
-        return new ContainerLauncher(logging.CreateLogger("tiny")).Run(spec, seccomp: null);
+        return new ContainerLauncher(logging.CreateLogger("tiny")).Run(spec, SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities));
     }
 }

@@ -8,6 +8,7 @@ public sealed record ResourceLimits(long? MemoryBytes = null, long? CpuQuotaMicr
 
     public static ResourceLimits None { get; } = new();
 
-    /// <summary>cgroup v1 cpu.shares for a v2 cpu.weight: the inverse of runc's shares-to-weight mapping.</summary>
-    public static long SharesForWeight(int weight) => 2 + ((weight - 1L) * 262142) / 9999;
+    /// <summary>cgroup v1 cpu.shares for a v2 cpu.weight: the least shares that runc's mapping
+    /// weight = 1 + (shares - 2) * 9999 / 262142 turns back into this weight.</summary>
+    public static long SharesForWeight(int weight) => 2 + ((weight - 1L) * 262142 + 9998) / 9999;
 }

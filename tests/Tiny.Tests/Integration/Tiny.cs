@@ -75,8 +75,9 @@ public static class Tiny
 
     static string FindRepositoryRoot()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Tiny.sln"))) return dir.FullName;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "Tiny.sln"))) return dir.FullName;
         return Directory.GetCurrentDirectory();
     }
 }

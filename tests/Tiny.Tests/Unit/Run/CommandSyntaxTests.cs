@@ -12,22 +12,22 @@ public class CommandSyntaxTests
     public async Task Repeated_options_and_their_aliases_become_one_nul_joined_value()
     {
         var args = Normalize("run", "-e", "A=1", "--env", "B=2,3", "--env=C=4", "--cap-add", "X", "--cap-add", "Y", "--", "sh");
-        await Assert.That(args).IsEquivalentTo(["run", "--env", "A=1\0B=2,3\0C=4", "--cap-add", "X\0Y", "--", "sh"]);
-        await Assert.That(CommandSyntax.Split(args[2])).IsEquivalentTo(["A=1", "B=2,3", "C=4"]);
+        await Assert.That(args).IsEquivalentTo(["run", "--env", "A=1\0B=2,3\0C=4", "--cap-add", "X\0Y", "--", "sh"], CollectionOrdering.Matching);
+        await Assert.That(CommandSyntax.Split(args[2])).IsEquivalentTo(["A=1", "B=2,3", "C=4"], CollectionOrdering.Matching);
     }
 
     [Test]
     public async Task The_first_operand_starts_the_command_and_its_options_stay_its_own()
     {
         var args = Normalize("run", "--memory", "5M", "-v", "/bin/sh", "-c", "echo", "-e", "x", "--readonly");
-        await Assert.That(args).IsEquivalentTo(["run", "--memory", "5M", "-v", "--", "/bin/sh", "-c", "echo", "-e", "x", "--readonly"]);
+        await Assert.That(args).IsEquivalentTo(["run", "--memory", "5M", "-v", "--", "/bin/sh", "-c", "echo", "-e", "x", "--readonly"], CollectionOrdering.Matching);
     }
 
     [Test]
     public async Task Name_equals_value_is_split_and_flags_take_no_value()
     {
         var args = Normalize("run", "--memory=5M", "--readonly", "--", "ls", "--memory=1");
-        await Assert.That(args).IsEquivalentTo(["run", "--memory", "5M", "--readonly", "--", "ls", "--memory=1"]);
+        await Assert.That(args).IsEquivalentTo(["run", "--memory", "5M", "--readonly", "--", "ls", "--memory=1"], CollectionOrdering.Matching);
     }
 
     [Test]

@@ -35,7 +35,7 @@ public class ContainerPlanTests
         var plan = Build(Spec());
         var wait = IndexOf<WaitForParent>(plan, w => w.Fd == 5);
         await Assert.That(plan.Steps.Take(wait).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
-        await Assert.That(plan.Steps.Take(wait).OfType<CloseFd>().Select(c => c.Fd)).IsEquivalentTo([6, 7]);
+        await Assert.That(plan.Steps.Take(wait).OfType<CloseFd>().Select(c => c.Fd)).IsEquivalentTo([6, 7], CollectionOrdering.Matching);
         await Assert.That(plan.Steps[wait + 1]).IsEqualTo(new CloseFd(5));
         await Assert.That(plan.Steps[wait + 2]).IsEqualTo(new Unshare(Namespace.CLONE_NEWCGROUP));
         await Assert.That(IndexOf<MountStep>(plan)).IsGreaterThan(wait);
@@ -61,7 +61,7 @@ public class ContainerPlanTests
         await Assert.That(devpts.Data).Contains("newinstance");
         await Assert.That(plan.Steps).Contains(new Symlink("pts/ptmx", "/srv/rootfs/dev/ptmx"));
         await Assert.That(plan.Steps.OfType<MakeCharDevice>().Select(d => d.Path[("/srv/rootfs/dev/".Length)..]))
-            .IsEquivalentTo(["null", "zero", "full", "random", "urandom", "tty"]);
+            .IsEquivalentTo(["null", "zero", "full", "random", "urandom", "tty"], CollectionOrdering.Matching);
         await Assert.That(plan.Steps.OfType<RemountReadonly>()).IsEmpty();
     }
 
@@ -119,9 +119,9 @@ public class ContainerPlanTests
     public async Task Exec_walks_the_containers_path_like_execvp()
     {
         var exec = Build(Spec()).Steps.OfType<Exec>().Single();
-        await Assert.That(exec.Candidates).IsEquivalentTo(["/usr/bin/sh", "/bin/sh"]);
-        await Assert.That(exec.Argv).IsEquivalentTo(["sh", "-c", "true"]);
-        await Assert.That(ContainerPlan.ExecCandidates("./run.sh", [])).IsEquivalentTo(["./run.sh"]);
-        await Assert.That(ContainerPlan.ExecCandidates("x", ["PATH=/a/:"])).IsEquivalentTo(["/a/x", "./x"]);
+        await Assert.That(exec.Candidates).IsEquivalentTo(["/usr/bin/sh", "/bin/sh"], CollectionOrdering.Matching);
+        await Assert.That(exec.Argv).IsEquivalentTo(["sh", "-c", "true"], CollectionOrdering.Matching);
+        await Assert.That(ContainerPlan.ExecCandidates("./run.sh", [])).IsEquivalentTo(["./run.sh"], CollectionOrdering.Matching);
+        await Assert.That(ContainerPlan.ExecCandidates("x", ["PATH=/a/:"])).IsEquivalentTo(["/a/x", "./x"], CollectionOrdering.Matching);
     }
 }

@@ -4,11 +4,11 @@ using Tiny.Runtime.Plan;
 
 namespace Tiny.Tests.Unit.Run;
 
-public unsafe class NativePlanTests
+public class NativePlanTests
 {
-    static string? Utf8(long pointer) => pointer == 0 ? null : Marshal.PtrToStringUTF8((nint)pointer);
+    static unsafe string? Utf8(long pointer) => pointer == 0 ? null : Marshal.PtrToStringUTF8((nint)pointer);
 
-    static string[] Strings(long array)
+    static unsafe string[] Strings(long array)
     {
         List<string> values = [];
         for (var p = (long*)array; *p != 0; p++) values.Add(Utf8(*p)!);
@@ -17,6 +17,20 @@ public unsafe class NativePlanTests
 
     [Test]
     public async Task Steps_are_laid_out_with_pointers_to_nul_terminated_strings_and_arrays()
+    {
+        await Assert.That(Decode()).IsEquivalentTo(
+        [
+            "6 4",
+            "WaitForParent 9",
+            "Mount null /rootfs/proc proc 14 hidepid=2",
+            "SetGroups 2 5 6",
+            "ResetSignals ffffffffffffffff",
+            "LoadSeccompFilter 2 16",
+            "Exec /bin/sh,/usr/bin/sh sh,-c,échö A=1",
+        ], CollectionOrdering.Matching);
+    }
+
+    static unsafe List<string> Decode()
     {
         ChildStep[] steps =
         [
@@ -38,16 +52,7 @@ public unsafe class NativePlanTests
         decoded.Add($"{s[3].Op} {(ulong)s[3].A:x}");
         decoded.Add($"{s[4].Op} {s[4].A} {((byte*)s[4].B)[15]}");
         decoded.Add($"{s[5].Op} {string.Join(',', Strings(s[5].A))} {string.Join(',', Strings(s[5].B))} {string.Join(',', Strings(s[5].C))}");
-        await Assert.That(decoded).IsEquivalentTo(
-        [
-            "6 4",
-            "WaitForParent 9",
-            "Mount null /rootfs/proc proc 14 hidepid=2",
-            "SetGroups 2 5 6",
-            "ResetSignals ffffffffffffffff",
-            "LoadSeccompFilter 2 16",
-            "Exec /bin/sh,/usr/bin/sh sh,-c,échö A=1",
-        ]);
+        return decoded;
     }
 
     [Test]

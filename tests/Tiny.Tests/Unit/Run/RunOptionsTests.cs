@@ -20,7 +20,7 @@ public class RunOptionsTests
         await Assert.That(spec.Capabilities).IsEqualTo(CapabilitySet.DockerDefault);
         await Assert.That(spec.Capabilities.Mask).IsEqualTo(0xa80425fbUL);
         await Assert.That(spec.Network).IsEqualTo(NetworkMode.None);
-        await Assert.That(spec.Env).IsEquivalentTo([$"PATH={RunDefaults.Path}", $"HOSTNAME={spec.Id}", "HOME=/root"]);
+        await Assert.That(spec.Env).IsEquivalentTo([$"PATH={RunDefaults.Path}", $"HOSTNAME={spec.Id}", "HOME=/root"], CollectionOrdering.Matching);
         await Assert.That(spec.Workdir).IsEqualTo("/");
         await Assert.That(spec.Limits.MemoryBytes).IsNull();
     }
@@ -29,7 +29,7 @@ public class RunOptionsTests
     public async Task Env_overrides_defaults_and_a_bare_key_comes_from_the_host()
     {
         var spec = Spec(Minimal with { Env = ["PATH=/x", "FROM_HOST", "MISSING", "A=b=c"] }, k => k == "FROM_HOST" ? "yes" : null);
-        await Assert.That(spec.Env).IsEquivalentTo([$"HOSTNAME={spec.Id}", "HOME=/root", "PATH=/x", "FROM_HOST=yes", "A=b=c"]);
+        await Assert.That(spec.Env).IsEquivalentTo([$"HOSTNAME={spec.Id}", "HOME=/root", "PATH=/x", "FROM_HOST=yes", "A=b=c"], CollectionOrdering.Matching);
     }
 
     [Test]
