@@ -22,9 +22,6 @@ public static unsafe partial class Netlink
     [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
     private static partial nint ReceiveRaw(int fd, byte* buffer, nuint length, int flags);
 
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int CloseRaw(int fd);
-
     [LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]
     private static partial int SetNamespaceRaw(int fd, int type);
 
@@ -74,7 +71,7 @@ public static unsafe partial class Netlink
 
     public static void Close(int fd)
     {
-        if (fd >= 0) CloseRaw(fd);
+        FileDescriptor.Close(fd);
     }
 
     /// <summary>Moves the calling thread into the network namespace <paramref name="namespaceFd"/> refers to.</summary>
