@@ -18,7 +18,8 @@ fi
 log=$(mktemp)
 TINY_BINARY="$PWD/artifacts/tiny" dotnet run --project tests/Tiny.Tests -c Release -- "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-count() { grep -E "^\s+$1: [0-9]+" "$log" | tail -1 | grep -oE '[0-9]+' || echo 0; }
+# The test platform may colour its summary: strip escape sequences before reading the counts.
+count() { sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E "^\s+$1: [0-9]+" | tail -1 | grep -oE '[0-9]+' || echo 0; }
 echo "$(count succeeded) passed, $(count failed) failed, $(count skipped) skipped"
 rm -f "$log"
 exit "$status"
