@@ -1,7 +1,9 @@
 using ConsoleAppFramework;
+using Microsoft.Extensions.Logging;
 using Tiny.Runtime.Launch;
 using Tiny.Runtime.Seccomp;
 using Tiny.Runtime.Spec;
+using ZLogger;
 
 namespace Tiny;
 
@@ -9,7 +11,7 @@ internal sealed class RunCommand
 {
     public static readonly CommandSyntax Syntax = new("run",
         Flags: ["--readonly", "-v", "--verbose", "-h", "--help"],
-        Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"]],
+        Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"]],
         HasCommandOperand: true);
 
     /// <summary>Run a command in a new container: tiny run [options] [--] COMMAND [ARG...]</summary>
@@ -26,23 +28,31 @@ internal sealed class RunCommand
     /// <param name="pids">Maximum number of processes.</param>
     /// <param name="capAdd">Capability to add to Docker's default set, e.g. NET_ADMIN or ALL (repeatable).</param>
     /// <param name="capDrop">Capability to drop from Docker's default set, or ALL (repeatable).</param>
-    /// <param name="net">Network: none (a new namespace with lo up) or host.</param>
+    /// <param name="net">Network: bridge (a new namespace on bridge tiny0 with NAT), none (a new namespace with lo up) or host [default: bridge as root].</param>
+    /// <param name="subnet">Subnet of bridge tiny0 when it is first made, e.g. 10.88.0.0/16 [default: a free private /16].</param>
+    /// <param name="ip">The container's address on the bridge [default: the next free one].</param>
+    /// <param name="publish">-p, Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|udp] (repeatable).</param>
     /// <param name="seccomp">Seccomp profile: a Docker JSON profile file, or unconfined [default: Docker's default profile].</param>
     /// <param name="verbose">-v, Log each setup step to stderr.</param>
     public int Run(ConsoleAppContext context, string? rootfs = null, string? name = null, string? hostname = null,
         string? user = null, string? env = null, string? workdir = null, bool @readonly = false, string? memory = null,
         string? cpus = null, int? cpuWeight = null, long? pids = null, string? capAdd = null, string? capDrop = null,
-        string net = "none", string? seccomp = null, bool verbose = false)
+        string? net = null, string? subnet = null, string? ip = null, string? publish = null, string? seccomp = null,
+        bool verbose = false)
     {
         var options = new RunOptions
         {
             Rootfs = rootfs, Name = name, Hostname = hostname, User = user, Env = CommandSyntax.Split(env),
             Workdir = workdir, Readonly = @readonly, Memory = memory, Cpus = cpus, CpuWeight = cpuWeight, Pids = pids,
-            CapAdd = CommandSyntax.Split(capAdd), CapDrop = CommandSyntax.Split(capDrop), Net = net, Seccomp = seccomp,
+            CapAdd = CommandSyntax.Split(capAdd), CapDrop = CommandSyntax.Split(capDrop), Net = net, Subnet = subnet, Ip = ip,
+            Publish = CommandSyntax.Split(publish), Seccomp = seccomp,
             Command = context.EscapedArguments.ToArray(),
         };
-        var spec = options.ToSpec(Environment.GetEnvironmentVariable);
+        var asRoot = Interop.Process.GetEffectiveUserId() == 0;
+        var spec = options.ToSpec(Environment.GetEnvironmentVariable, asRoot);
         using var logging = Logging.Create(verbose);
-        return new ContainerLauncher(logging.CreateLogger("tiny")).Run(spec, SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities));
+        var log = logging.CreateLogger("tiny");
+        if (net is null && !asRoot) log.ZLogInformation($"network: none (a bridge needs root)");
+        return new ContainerLauncher(log).Run(spec, SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities));
     }
 }

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Network;
 using Tiny.Runtime.Plan;
 using Tiny.Runtime.Spec;
 using ZLogger;
@@ -10,8 +11,8 @@ using ZLogger;
 namespace Tiny.Runtime.Launch;
 
 /// <summary>
-/// Runs a container in the foreground: clone into new namespaces, place the child in its cgroup,
-/// release it, forward signals, wait, clean up, and return the command's exit code.
+/// Runs a container in the foreground: prepare its network, clone into new namespaces, place the
+/// child in its cgroup and give it its network interface, release it, forward signals, wait, clean up, and return the command's exit code.
 /// </summary>
 public sealed class ContainerLauncher(ILogger log)
 {
@@ -28,6 +29,9 @@ public sealed class ContainerLauncher(ILogger log)
             throw new ContainerError("run needs root (rootless containers are not supported yet)");
 
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log);
+        using var network = spec.Bridge is { } bridge
+            ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
+            : null;
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
@@ -36,7 +40,7 @@ public sealed class ContainerLauncher(ILogger log)
         {
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite);
             var signalMask = Process.BlockAllSignals();
-            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability());
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileBinds ?? []);
             using var native = new NativePlan(plan.Steps, errorWrite);
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
             var pid = Clone(plan.CloneFlags, native);
@@ -55,6 +59,7 @@ public sealed class ContainerLauncher(ILogger log)
                 cgroupCreated = true;
                 cgroup.Create(spec.Limits);
                 cgroup.Join(pid);
+                network?.Attach(pid);
             }
             catch
             {

@@ -31,7 +31,9 @@ public static class RootfsSetup
     const uint CharDevice = 0x2000; // S_IFCHR
 
     /// <param name="rootfs">The rootfs directory (absolute, resolved), or null for the host's root.</param>
-    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs)
+    /// <param name="fileBinds">Host files bound over files of the container (created empty when missing).</param>
+    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs,
+        IReadOnlyList<(string HostPath, string ContainerPath)> fileBinds)
     {
         yield return new MountStep(null, "/", null, MS_REC | MS_PRIVATE);
 
@@ -54,6 +56,12 @@ public static class RootfsSetup
         yield return new MountStep("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         yield return new MountStep("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         foreach (var step in DevSteps(root + "/dev")) yield return step;
+        foreach (var (hostPath, containerPath) in fileBinds)
+        {
+            yield return new MakeDirectory(root + Path.GetDirectoryName(containerPath), 0x1ed);
+            yield return new MakeFile(root + containerPath, 0x1a4 /* 644 */);
+            yield return new MountStep(hostPath, root + containerPath, null, MS_BIND);
+        }
 
         yield return new PivotRoot(root);
 

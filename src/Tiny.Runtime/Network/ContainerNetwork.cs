@@ -111,6 +111,7 @@ public sealed class ContainerNetwork : IDisposable
                 if (leases.FirstOrDefault(l => l.Ports.Any(port.ConflictsWith)) is { } holder)
                     throw new ContainerError($"publish {port}: host port {port.HostPort}/{port.Protocol.ToString().ToLowerInvariant()} is already published by container {holder.ContainerId}");
 
+            CheckHostAddresses(route, ports);
             var bridgeIndex = bridge?.Index ?? HostLinks.CreateBridge(route, settings.Bridge, subnet);
             var mtu = bridge?.Mtu ?? 1500;
             if (bridge is null)
@@ -226,6 +227,16 @@ public sealed class ContainerNetwork : IDisposable
                 if (ports[i].ConflictsWith(ports[j]))
                     throw new ContainerError($"publish {publish[i]}: host port {ports[i].HostPort} is published twice");
         return ports;
+    }
+
+    /// <summary>Refuses a -p HOSTIP that is not one of this host's addresses: nothing would ever reach it.</summary>
+    static void CheckHostAddresses(NetlinkSocket route, List<PortMapping> ports)
+    {
+        if (ports.All(p => p.HostIp is null)) return;
+        var local = HostLinks.Addresses(route).Select(a => a.Address).ToHashSet();
+        foreach (var port in ports)
+            if (port.HostIp is { } ip && !local.Contains(ip))
+                throw new ContainerError($"publish {port}: {ip} is not an address of this host");
     }
 
     /// <summary>The subnet for a new bridge: <paramref name="wanted"/> when given (it must not overlap

@@ -1,3 +1,4 @@
+using System.Net;
 using Tiny.Interop;
 
 namespace Tiny.Runtime.Network;
@@ -68,20 +69,27 @@ internal static class HostLinks
     /// <summary>Every IPv4 prefix the host has an address in or a route to (default routes aside).</summary>
     public static List<Ipv4Subnet> Prefixes(NetlinkSocket socket)
     {
-        var prefixes = new List<Ipv4Subnet>();
+        var prefixes = Addresses(socket).Select(a => Ipv4Subnet.Containing(a.Address, a.PrefixLength)).ToList();
         var w = new NetlinkWriter();
-        RouteMessages.DumpAddresses(w, socket.NextSequence());
-        socket.Dump(w, (message, payload) =>
-        {
-            if (message.Type == RouteMessages.RTM_NEWADDR && RouteMessages.SubnetOfAddress(payload) is { } subnet) prefixes.Add(subnet);
-        });
-        w = new NetlinkWriter();
         RouteMessages.DumpRoutes(w, socket.NextSequence());
         socket.Dump(w, (message, payload) =>
         {
             if (message.Type == RouteMessages.RTM_NEWROUTE && RouteMessages.DestinationOfRoute(payload) is { } subnet) prefixes.Add(subnet);
         });
         return prefixes;
+    }
+
+    /// <summary>The host's IPv4 addresses, with their prefix lengths.</summary>
+    public static List<(IPAddress Address, int PrefixLength)> Addresses(NetlinkSocket socket)
+    {
+        var addresses = new List<(IPAddress, int)>();
+        var w = new NetlinkWriter();
+        RouteMessages.DumpAddresses(w, socket.NextSequence());
+        socket.Dump(w, (message, payload) =>
+        {
+            if (message.Type == RouteMessages.RTM_NEWADDR && RouteMessages.AddressOf(payload) is { } address) addresses.Add(address);
+        });
+        return addresses;
     }
 
     /// <summary>Turns on IPv4 forwarding unless it is on.</summary>

@@ -166,7 +166,7 @@ internal static class RouteMessages
     }
 
     /// <summary>The prefix an RTM_NEWADDR reply assigns (IFA_LOCAL, else IFA_ADDRESS, with ifa_prefixlen).</summary>
-    public static Ipv4Subnet? SubnetOfAddress(ReadOnlySpan<byte> payload)
+    public static (IPAddress Address, int PrefixLength)? AddressOf(ReadOnlySpan<byte> payload)
     {
         if (payload.Length < 8 || payload[0] != AF_INET) return null;
         IPAddress? address = null;
@@ -174,7 +174,7 @@ internal static class RouteMessages
         while (attributes.MoveNext())
             if (attributes.Type is IFA_LOCAL or IFA_ADDRESS && attributes.Value.Length == 4 && (address is null || attributes.Type == IFA_LOCAL))
                 address = new IPAddress(attributes.Value);
-        return address is null ? null : Ipv4Subnet.Containing(address, payload[1]);
+        return address is null ? null : (address, payload[1]);
     }
 
     /// <summary>The destination prefix of an RTM_NEWROUTE reply; null for a default route.</summary>

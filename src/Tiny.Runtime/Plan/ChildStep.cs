@@ -58,6 +58,12 @@ public sealed record MakeDirectory(string Path, uint Mode) : ChildStep
     public override string Describe() => $"create directory {Path}";
 }
 
+/// <summary>An empty regular file to mount over, unless something is there already.</summary>
+public sealed record MakeFile(string Path, uint Mode) : ChildStep
+{
+    public override string Describe() => $"create file {Path}";
+}
+
 public sealed record MakeCharDevice(string Path, uint Mode, uint Major, uint Minor) : ChildStep
 {
     public override string Describe() => $"create device {Path}";

@@ -16,10 +16,12 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// <param name="seccomp">The seccomp program to load last, or null for unconfined.</param>
     /// <param name="signalMask">The signal mask to restore before exec.</param>
     /// <param name="lastCap">The kernel's highest capability number (/proc/sys/kernel/cap_last_cap).</param>
-    public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap)
+    /// <param name="fileBinds">Host files to bind over container paths (the bridge network's /etc files).</param>
+    public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
+        IReadOnlyList<(string HostPath, string ContainerPath)> fileBinds)
     {
         var flags = Namespace.CLONE_NEWNS | Namespace.CLONE_NEWUTS | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWPID;
-        if (spec.Network == NetworkMode.None) flags |= Namespace.CLONE_NEWNET;
+        if (spec.Network != NetworkMode.Host) flags |= Namespace.CLONE_NEWNET;
 
         var caps = spec.Capabilities.Mask;
         List<ChildStep> steps =
@@ -34,8 +36,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             new Unshare(Namespace.CLONE_NEWCGROUP),
             new SetUmask(0),
         ];
-        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs));
+        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, fileBinds));
         steps.Add(new SetHostname(spec.Hostname));
+        // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None) steps.Add(new BringLoopbackUp());
         steps.Add(new DropBoundingSet(caps, lastCap));
         steps.Add(new SetKeepCapabilities(true));

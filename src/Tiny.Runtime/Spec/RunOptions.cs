@@ -21,12 +21,16 @@ public sealed partial record RunOptions
     public long? Pids { get; init; }
     public IReadOnlyList<string> CapAdd { get; init; } = [];
     public IReadOnlyList<string> CapDrop { get; init; } = [];
-    public string Net { get; init; } = "none";
+    /// <summary>none, host or bridge; null means bridge for root and none for anyone else (a bridge needs root).</summary>
+    public string? Net { get; init; }
+    public string? Subnet { get; init; }
+    public string? Ip { get; init; }
+    public IReadOnlyList<string> Publish { get; init; } = [];
     public string? Seccomp { get; init; }
     public IReadOnlyList<string> Command { get; init; } = [];
 
     /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
-    public RunSpec ToSpec(Func<string, string?> hostEnv)
+    public RunSpec ToSpec(Func<string, string?> hostEnv, bool asRoot = true)
     {
         if (Command.Count == 0 || Command[0].Length == 0) throw new ContainerError("run needs a command: tiny run [options] [--] COMMAND [ARG...]");
         var rootfs = ResolveRootfs(Rootfs);
@@ -37,6 +41,7 @@ public sealed partial record RunOptions
         var (uid, gid, home) = UserLookup.Resolve(User, rootfs ?? "/");
         var workdir = Workdir ?? "/";
         if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
+        var network = ParseNetwork(asRoot);
 
         return new RunSpec
         {
@@ -55,14 +60,28 @@ public sealed partial record RunOptions
                 Cpus is null ? null : CpuQuota(Cpus),
                 CpuWeight is null or (>= 1 and <= 10000) ? CpuWeight : throw new ContainerError($"invalid --cpu-weight {CpuWeight}: must be from 1 to 10000"),
                 Pids is null or > 0 ? Pids : throw new ContainerError($"invalid --pids {Pids}: must be a positive number")),
-            Network = Net switch
-            {
-                "none" => NetworkMode.None,
-                "host" => NetworkMode.Host,
-                _ => throw new ContainerError($"invalid --net \"{Net}\": expected none or host"),
-            },
+            Network = network,
+            Bridge = network == NetworkMode.Bridge ? new BridgeOptions(Subnet, Ip, Publish) : null,
             Seccomp = Seccomp,
         };
+    }
+
+    NetworkMode ParseNetwork(bool asRoot)
+    {
+        var network = (Net ?? (asRoot ? "bridge" : "none")) switch
+        {
+            "none" => NetworkMode.None,
+            "host" => NetworkMode.Host,
+            "bridge" => NetworkMode.Bridge,
+            _ => throw new ContainerError($"invalid --net \"{Net}\": expected bridge, none or host"),
+        };
+        if (network != NetworkMode.Bridge)
+        {
+            var bridgeOnly = Subnet is not null ? "--subnet" : Ip is not null ? "--ip" : Publish.Count > 0 ? "--publish" : null;
+            if (bridgeOnly is not null)
+                throw new ContainerError($"{bridgeOnly} needs --net bridge (the network is {network.ToString().ToLowerInvariant()})");
+        }
+        return network;
     }
 
     static string? ResolveRootfs(string? rootfs)

@@ -3,7 +3,10 @@ using Tiny.Runtime.Security;
 
 namespace Tiny.Runtime.Spec;
 
-public enum NetworkMode { None, Host }
+public enum NetworkMode { None, Host, Bridge }
+
+/// <summary>What `--net bridge` asks for, as typed: validated when the network is prepared.</summary>
+public sealed record BridgeOptions(string? Subnet, string? Ip, IReadOnlyList<string> Publish);
 
 /// <summary>A validated container to run: what `tiny run` options (and later OCI configs) become.</summary>
 public sealed record RunSpec
@@ -22,6 +25,8 @@ public sealed record RunSpec
     public CapabilitySet Capabilities { get; init; } = CapabilitySet.DockerDefault;
     public ResourceLimits Limits { get; init; } = ResourceLimits.None;
     public NetworkMode Network { get; init; } = NetworkMode.None;
+    /// <summary>Set when <see cref="Network"/> is <see cref="NetworkMode.Bridge"/>.</summary>
+    public BridgeOptions? Bridge { get; init; }
     /// <summary>The seccomp option as given: null for the default profile, "unconfined", or a profile path.</summary>
     public string? Seccomp { get; init; }
 

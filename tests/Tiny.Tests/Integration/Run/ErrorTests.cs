@@ -42,7 +42,7 @@ public class ErrorTests
     [Arguments("--cpus", "-1", "invalid --cpus \"-1\": expected a positive number such as 1.5")]
     [Arguments("--cpu-weight", "0", "invalid --cpu-weight 0: must be from 1 to 10000")]
     [Arguments("--cap-add", "SYS_WIZARD", "invalid --cap-add \"SYS_WIZARD\": unknown capability")]
-    [Arguments("--net", "bogus", "invalid --net \"bogus\": expected none or host")]
+    [Arguments("--net", "bogus", "invalid --net \"bogus\": expected bridge, none or host")]
     [Arguments("--name", "../etc", "invalid --name \"../etc\": use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)")]
     public async Task A_bad_option_value_is_named(string option, string value, string message)
     {

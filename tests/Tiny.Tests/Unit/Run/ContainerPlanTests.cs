@@ -15,7 +15,8 @@ public class ContainerPlanTests
         Env = ["PATH=/usr/bin:/bin", "HOME=/root"], Network = network, Uid = 1000, Gid = 100, AdditionalGids = [100, 7],
     };
 
-    static ContainerPlan Build(RunSpec spec, byte[]? seccomp = null) => ContainerPlan.Build(spec, Channel, seccomp, signalMask: 0, lastCap: 40);
+    static ContainerPlan Build(RunSpec spec, byte[]? seccomp = null, IReadOnlyList<(string, string)>? fileBinds = null) =>
+        ContainerPlan.Build(spec, Channel, seccomp, signalMask: 0, lastCap: 40, fileBinds ?? []);
 
     static int IndexOf<T>(ContainerPlan plan, Func<T, bool>? match = null) where T : ChildStep =>
         plan.Steps.Select((s, i) => (s, i)).First(p => p.s is T t && (match is null || match(t))).i;
@@ -27,6 +28,19 @@ public class ContainerPlanTests
         await Assert.That(Build(Spec()).CloneFlags).IsEqualTo(flags | Namespace.CLONE_NEWNET);
         await Assert.That(Build(Spec(network: NetworkMode.Host)).CloneFlags).IsEqualTo(flags);
         await Assert.That(Build(Spec(network: NetworkMode.Host)).Steps.OfType<BringLoopbackUp>()).IsEmpty();
+    }
+
+    [Test]
+    public async Task A_bridge_network_gets_a_namespace_whose_lo_the_parent_brings_up_and_its_etc_files_bound_before_pivot()
+    {
+        var plan = Build(Spec(network: NetworkMode.Bridge), fileBinds: [("/run/tiny/net/containers/c1/hosts", "/etc/hosts")]);
+        await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWNET).IsEqualTo(Namespace.CLONE_NEWNET);
+        await Assert.That(plan.Steps.OfType<BringLoopbackUp>()).IsEmpty();
+        var bind = IndexOf<MountStep>(plan, m => m.Target == "/srv/rootfs/etc/hosts");
+        await Assert.That(plan.Steps[bind]).IsEqualTo(new MountStep("/run/tiny/net/containers/c1/hosts", "/srv/rootfs/etc/hosts", null, Mount.MS_BIND));
+        await Assert.That(plan.Steps[bind - 1]).IsEqualTo(new MakeFile("/srv/rootfs/etc/hosts", 0x1a4));
+        await Assert.That(plan.Steps[bind - 2]).IsEqualTo(new MakeDirectory("/srv/rootfs/etc", 0x1ed));
+        await Assert.That(bind).IsLessThan(IndexOf<PivotRoot>(plan));
     }
 
     [Test]

@@ -11,7 +11,7 @@ public class RunOptionsTests
     static readonly RunOptions Minimal = new() { Command = ["/bin/true"] };
 
     [Test]
-    public async Task Defaults_are_the_hosts_root_dockers_caps_and_no_network()
+    public async Task Defaults_are_the_hosts_root_dockers_caps_and_the_bridge_network()
     {
         var spec = Spec(Minimal);
         await Assert.That(spec.Rootfs).IsNull();
@@ -19,10 +19,32 @@ public class RunOptionsTests
         await Assert.That(spec.Hostname).IsEqualTo(spec.Id);
         await Assert.That(spec.Capabilities).IsEqualTo(CapabilitySet.DockerDefault);
         await Assert.That(spec.Capabilities.Mask).IsEqualTo(0xa80425fbUL);
-        await Assert.That(spec.Network).IsEqualTo(NetworkMode.None);
+        await Assert.That(spec.Network).IsEqualTo(NetworkMode.Bridge);
+        await Assert.That(spec.Bridge).IsEqualTo(new BridgeOptions(null, null, []));
         await Assert.That(spec.Env).IsEquivalentTo([$"PATH={RunDefaults.Path}", $"HOSTNAME={spec.Id}", "HOME=/root"], CollectionOrdering.Matching);
         await Assert.That(spec.Workdir).IsEqualTo("/");
         await Assert.That(spec.Limits.MemoryBytes).IsNull();
+    }
+
+    [Test]
+    public async Task Without_root_the_default_network_is_none()
+    {
+        var spec = Minimal.ToSpec(_ => null, asRoot: false);
+        await Assert.That(spec.Network).IsEqualTo(NetworkMode.None);
+        await Assert.That(spec.Bridge).IsNull();
+    }
+
+    [Test]
+    public async Task Bridge_options_are_kept_for_the_bridge_and_refused_for_other_networks()
+    {
+        var spec = Spec(Minimal with { Subnet = "10.77.0.0/16", Ip = "10.77.0.9", Publish = ["8080:80", "53:53/udp"] });
+        await Assert.That(spec.Bridge!.Subnet).IsEqualTo("10.77.0.0/16");
+        await Assert.That(spec.Bridge.Ip).IsEqualTo("10.77.0.9");
+        await Assert.That(spec.Bridge.Publish).IsEquivalentTo(["8080:80", "53:53/udp"], CollectionOrdering.Matching);
+        await Assert.That(() => Spec(Minimal with { Net = "none", Publish = ["8080:80"] }))
+            .Throws<ContainerError>().WithMessage("--publish needs --net bridge (the network is none)");
+        await Assert.That(() => Spec(Minimal with { Net = "host", Ip = "10.77.0.9" }))
+            .Throws<ContainerError>().WithMessage("--ip needs --net bridge (the network is host)");
     }
 
     [Test]
