@@ -22,6 +22,19 @@ public static unsafe partial class FileDescriptor
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static partial nint WriteRaw(int fd, byte* buffer, nuint count);
 
+    public const short POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10;
+
+    /// <summary>struct pollfd; a negative Fd is skipped (poll(2)).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events, ReturnedEvents;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static partial int PollRaw(PollFd* fds, nuint count, int timeoutMilliseconds);
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int OpenRaw(string path, int flags, int mode);
 
@@ -42,6 +55,37 @@ public static unsafe partial class FileDescriptor
     {
         var fd = OpenRaw(path, flags | O_CLOEXEC, mode);
         return fd >= 0 ? fd : throw new SyscallException("open", Marshal.GetLastPInvokeError(), path);
+    }
+
+    /// <summary>Waits until one of <paramref name="fds"/> is ready or the timeout passes (-1: no timeout);
+    /// returns how many are ready.</summary>
+    public static int Poll(Span<PollFd> fds, int timeoutMilliseconds)
+    {
+        fixed (PollFd* start = fds)
+        {
+            while (true)
+            {
+                var ready = PollRaw(start, (nuint)fds.Length, timeoutMilliseconds);
+                if (ready >= 0) return ready;
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != Errno.EINTR) throw new SyscallException("poll", errno);
+            }
+        }
+    }
+
+    /// <summary>One read(2): the bytes read (0 at end of file), or the negated errno.</summary>
+    public static int TryRead(int fd, Span<byte> buffer)
+    {
+        fixed (byte* start = buffer)
+        {
+            while (true)
+            {
+                var n = ReadRaw(fd, start, (nuint)buffer.Length);
+                if (n >= 0) return (int)n;
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != Errno.EINTR) return -errno;
+            }
+        }
     }
 
     /// <summary>Reads until <paramref name="buffer"/> is full or end of file; returns the bytes read.</summary>

@@ -50,6 +50,13 @@ public static unsafe partial class Process
         return status;
     }
 
+    /// <summary>A pidfd for <paramref name="pid"/>: readable once the process has exited (pidfd_open(2)).</summary>
+    public static int OpenPidFd(int pid)
+    {
+        var fd = RawSyscall.Invoke(SyscallNumber.PidfdOpen, pid, 0);
+        return fd >= 0 ? (int)fd : throw new SyscallException("pidfd_open", RawSyscall.LastErrno, pid.ToString());
+    }
+
     /// <summary>Blocks every signal on the calling thread and returns the mask it had.</summary>
     public static ulong BlockAllSignals()
     {

@@ -10,7 +10,7 @@ namespace Tiny;
 internal sealed class RunCommand
 {
     public static readonly CommandSyntax Syntax = new("run",
-        Flags: ["--readonly", "-v", "--verbose", "-h", "--help"],
+        Flags: ["--readonly", "-v", "--verbose", "-t", "--tty", "-i", "--interactive", "-h", "--help"],
         Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"]],
         HasCommandOperand: true);
 
@@ -33,19 +33,21 @@ internal sealed class RunCommand
     /// <param name="ip">The container's address on the bridge [default: the next free one].</param>
     /// <param name="publish">-p, Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|udp] (repeatable).</param>
     /// <param name="seccomp">Seccomp profile: a Docker JSON profile file, or unconfined [default: Docker's default profile].</param>
+    /// <param name="tty">-t, Give the command a terminal of its own (a pseudoterminal from the container's devpts).</param>
+    /// <param name="interactive">-i, Forward tiny's input to the command's terminal (with -t; without it, stdin passes through anyway).</param>
     /// <param name="verbose">-v, Log each setup step to stderr.</param>
     public int Run(ConsoleAppContext context, string? rootfs = null, string? name = null, string? hostname = null,
         string? user = null, string? env = null, string? workdir = null, bool @readonly = false, string? memory = null,
         string? cpus = null, int? cpuWeight = null, long? pids = null, string? capAdd = null, string? capDrop = null,
         string? net = null, string? subnet = null, string? ip = null, string? publish = null, string? seccomp = null,
-        bool verbose = false)
+        bool tty = false, bool interactive = false, bool verbose = false)
     {
         var options = new RunOptions
         {
             Rootfs = rootfs, Name = name, Hostname = hostname, User = user, Env = CommandSyntax.Split(env),
             Workdir = workdir, Readonly = @readonly, Memory = memory, Cpus = cpus, CpuWeight = cpuWeight, Pids = pids,
             CapAdd = CommandSyntax.Split(capAdd), CapDrop = CommandSyntax.Split(capDrop), Net = net, Subnet = subnet, Ip = ip,
-            Publish = CommandSyntax.Split(publish), Seccomp = seccomp,
+            Publish = CommandSyntax.Split(publish), Seccomp = seccomp, Tty = tty, Interactive = interactive,
             Command = context.EscapedArguments.ToArray(),
         };
         var asRoot = Interop.Process.GetEffectiveUserId() == 0;

@@ -61,6 +61,7 @@ internal static unsafe class ChildProcess
             // symlink at the last component.
             case Op.MakeFile:
                 return Invoke(Nr.Mknod, s.A, s.B, 0) == 0 || LastErrno == Errno.EEXIST ? 0 : LastErrno;
+            case Op.OpenTerminal: return OpenTerminal(s.A, s.B);
             case Op.MakeCharDevice: return Check(Invoke(Nr.Mknod, s.A, s.B, s.C));
             case Op.Symlink: return Check(Invoke(Nr.Symlink, s.A, s.B));
             case Op.PivotRoot: return PivotRoot((byte*)s.A);
@@ -165,6 +166,51 @@ internal static unsafe class ChildProcess
         return Check(Invoke(Nr.RtSigprocmask, 2 /* SIG_SETMASK */, (long)&mask, 0, 8));
     }
 
+    static int OpenTerminal(long socket, long windowSize)
+    {
+        var master = Invoke(Nr.Openat, Nr.AtCurrentDirectory, (long)Ptmx, FileDescriptor.O_RDWR | Terminal.O_NOCTTY | FileDescriptor.O_CLOEXEC);
+        if (master < 0) return LastErrno;
+        var errno = TakePeerAsControllingTerminal(master, windowSize);
+        if (errno == 0) errno = SendFd(socket, master);
+        Invoke(Nr.Close, master);
+        Invoke(Nr.Close, socket);
+        return errno;
+    }
+
+    static int TakePeerAsControllingTerminal(long master, long windowSize)
+    {
+        var unlock = 0;
+        if (Invoke(Nr.Ioctl, master, Terminal.TIOCSPTLCK, (long)&unlock) < 0) return LastErrno;
+        // struct winsize is four u16: rows, columns and two unused pixel counts.
+        if (windowSize != 0 && Invoke(Nr.Ioctl, master, Terminal.TIOCSWINSZ, (long)&windowSize) < 0) return LastErrno;
+        // TIOCGPTPEER opens the peer through the master, never by a path another devpts could shadow (ioctl_tty(2)).
+        var peer = Invoke(Nr.Ioctl, master, Terminal.TIOCGPTPEER, FileDescriptor.O_RDWR | Terminal.O_NOCTTY);
+        if (peer < 0) return LastErrno;
+        if (Invoke(Nr.Setsid) < 0 || Invoke(Nr.Ioctl, peer, Terminal.TIOCSCTTY, 0) < 0) return LastErrno;
+        for (var fd = 0; fd < 3; fd++)
+            if (Invoke(Nr.Dup3, peer, fd, 0) < 0) return LastErrno;
+        return Check(Invoke(Nr.Close, peer));
+    }
+
+    static int SendFd(long socket, long fd)
+    {
+        byte data = 0;
+        long* vector = stackalloc long[2];
+        vector[0] = (long)&data;
+        vector[1] = 1;
+        UnixSocket.FdControlMessage control = default;
+        control.Length = UnixSocket.FdControlMessageLength;
+        control.Level = UnixSocket.SOL_SOCKET;
+        control.Type = UnixSocket.SCM_RIGHTS;
+        control.Fd = (int)fd;
+        UnixSocket.MessageHeader message = default;
+        message.IoVectors = vector;
+        message.IoVectorCount = 1;
+        message.Control = &control;
+        message.ControlLength = (nuint)sizeof(UnixSocket.FdControlMessage);
+        return Check(Invoke(Nr.Sendmsg, socket, (long)&message, 0));
+    }
+
     static int Exec(byte** candidates, long argv, long envp)
     {
         var result = Errno.ENOENT;
@@ -180,6 +226,7 @@ internal static unsafe class ChildProcess
     }
 
     // Constant strings as UTF-8 literals: data in the binary, nothing to initialise at run time.
+    static byte* Ptmx => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/dev/ptmx\0"u8.GetPinnableReference()));
     static byte* DevNull => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/dev/null\0"u8.GetPinnableReference()));
     static byte* Tmpfs => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tmpfs\0"u8.GetPinnableReference()));
     static byte* Dot => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in ".\0"u8.GetPinnableReference()));

@@ -22,6 +22,7 @@ public sealed class ContainerLauncher(ILogger log)
 
     int _childPid;
     int _pendingSignal;
+    TerminalSession? _terminal;
 
     public int Run(RunSpec spec, byte[]? seccomp)
     {
@@ -32,13 +33,15 @@ public sealed class ContainerLauncher(ILogger log)
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
+        using var terminal = _terminal = spec.Tty ? new TerminalSession(spec.Interactive) : null;
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
         var cgroupCreated = false;
         try
         {
-            var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite);
+            var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
+                terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default);
             var signalMask = Process.BlockAllSignals();
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileBinds ?? []);
             using var native = new NativePlan(plan.Steps, errorWrite);
@@ -48,6 +51,7 @@ public sealed class ContainerLauncher(ILogger log)
             FileDescriptor.Close(syncRead);
             FileDescriptor.Close(errorWrite);
             syncRead = errorWrite = -1;
+            terminal?.CloseChildSocket();
             if (pid < 0) throw new SyscallException("clone", -pid);
             Volatile.Write(ref _childPid, pid);
             var pending = Interlocked.Exchange(ref _pendingSignal, 0);
@@ -80,6 +84,11 @@ public sealed class ContainerLauncher(ILogger log)
                 throw SetupFailure(spec, plan.Steps[report[0]], report[1]);
             }
             log.ZLogInformation($"container {spec.Id} started as pid {pid}");
+            if (terminal is not null)
+            {
+                terminal.Attach();
+                terminal.CopyUntilExit(pid);
+            }
             var status = Process.WaitForExit(pid);
             var exitCode = Process.ExitCodeOf(status);
             log.ZLogInformation($"container {spec.Id} exited with {exitCode}");
@@ -97,6 +106,12 @@ public sealed class ContainerLauncher(ILogger log)
     void Forward(PosixSignalContext context)
     {
         context.Cancel = true;
+        // With a terminal, a resize reaches the container through it, not as a signal.
+        if ((int)context.Signal == Process.SIGWINCH && Volatile.Read(ref _terminal) is { } terminal)
+        {
+            terminal.Resize();
+            return;
+        }
         var pid = Volatile.Read(ref _childPid);
         if (pid > 0) Process.Kill(pid, (int)context.Signal);
         else Interlocked.CompareExchange(ref _pendingSignal, (int)context.Signal, 0);

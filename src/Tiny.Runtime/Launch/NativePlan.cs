@@ -17,7 +17,7 @@ internal sealed unsafe class NativePlan : IDisposable
         MakeDirectory, MakeCharDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
-        MakeFile,
+        MakeFile, OpenTerminal,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -89,6 +89,7 @@ internal sealed unsafe class NativePlan : IDisposable
         RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),
         MakeDirectory s => (new() { Op = Op.MakeDirectory, A = a.String(s.Path), B = s.Mode }, A),
         MakeFile s => (new() { Op = Op.MakeFile, A = a.String(s.Path), B = RegularFile | s.Mode }, A),
+        OpenTerminal s => (new() { Op = Op.OpenTerminal, A = s.SocketFd, B = s.Rows | (long)s.Columns << 16 }, 0),
         MakeCharDevice s => (new() { Op = Op.MakeCharDevice, A = a.String(s.Path), B = s.Mode, C = (long)MakeDev(s.Major, s.Minor) }, A),
         Symlink s => (new() { Op = Op.Symlink, A = a.String(s.Target), B = a.String(s.LinkPath) }, A | B),
         PivotRoot s => (new() { Op = Op.PivotRoot, A = a.String(s.NewRoot) }, A),

@@ -64,6 +64,15 @@ public sealed record MakeFile(string Path, uint Mode) : ChildStep
     public override string Describe() => $"create file {Path}";
 }
 
+/// <summary>A pseudoterminal from the container's devpts: the child becomes a session leader with the
+/// peer as its controlling terminal and stdio, and sends the master to the parent over
+/// <paramref name="SocketFd"/> (SCM_RIGHTS). <paramref name="Rows"/> x <paramref name="Columns"/> is the
+/// starting window size (0 x 0: leave the kernel's).</summary>
+public sealed record OpenTerminal(int SocketFd, ushort Rows, ushort Columns) : ChildStep
+{
+    public override string Describe() => "open the container's terminal";
+}
+
 public sealed record MakeCharDevice(string Path, uint Mode, uint Major, uint Minor) : ChildStep
 {
     public override string Describe() => $"create device {Path}";

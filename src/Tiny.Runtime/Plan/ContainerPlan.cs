@@ -8,8 +8,10 @@ namespace Tiny.Runtime.Plan;
 /// <summary>What the launcher does: the namespaces to clone into and the child's steps, in order.</summary>
 public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> Steps)
 {
-    /// <summary>The fds the parent and child talk over: the child waits on SyncRead and reports failures on ErrorWrite.</summary>
-    public sealed record Channel(int SyncRead, int SyncWrite, int ErrorRead, int ErrorWrite);
+    /// <summary>The fds the parent and child talk over: the child waits on SyncRead and reports failures on
+    /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize.</summary>
+    public sealed record Channel(int SyncRead, int SyncWrite, int ErrorRead, int ErrorWrite, int TerminalSocket = -1,
+        Terminal.WindowSize TerminalSize = default);
 
     /// <param name="spec">The validated container.</param>
     /// <param name="channel">The pipe ends (the parent's ends are closed in the child).</param>
@@ -50,6 +52,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new ClearAmbientCapabilities());
         steps.Add(new SetNoNewPrivileges());
         steps.Add(new ChangeDirectory(spec.Workdir));
+        // As the container's user, so that its terminal belongs to it.
+        if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, channel.TerminalSize.Rows, channel.TerminalSize.Columns));
         steps.Add(new SetUmask(0x12 /* 022 */));
         steps.Add(new ResetSignals(signalMask));
         steps.Add(new CloseFdsOnExec(3));

@@ -3,7 +3,8 @@ namespace Tiny.Runtime.Spec;
 /// <summary>
 /// What ConsoleAppFramework's one-pass parser leaves to us, for one command: options that may be
 /// repeated (<c>-e A -e B</c>), <c>--name=value</c>, and where the container's own command starts
-/// (the first operand, or after <c>--</c>), so that its arguments are never read as tiny's options.
+/// (the first operand, or after <c>--</c>), so that its arguments are never read as tiny's options,
+/// and short flags written together (<c>-it</c>).
 /// <see cref="Normalize"/> rewrites argv accordingly: each repeated option becomes one option whose
 /// value is the values joined by NUL (<see cref="Separator"/>; no argument can contain one), and the
 /// command follows a <c>--</c>.
@@ -33,6 +34,11 @@ public sealed record CommandSyntax(string Name, string[] Flags, string[][] Repea
             {
                 if (!HasCommandOperand) { output.Add(token); continue; }
                 break;
+            }
+            if (IsFlagCluster(token))
+            {
+                output.AddRange(token[1..].Select(c => "-" + c));
+                continue;
             }
             var name = token;
             string? value = null;
@@ -71,4 +77,7 @@ public sealed record CommandSyntax(string Name, string[] Flags, string[][] Repea
         }
         return [.. output];
     }
+
+    bool IsFlagCluster(string token) =>
+        token.Length > 2 && token[0] == '-' && token[1] != '-' && token.Skip(1).All(c => Flags.Contains("-" + c));
 }

@@ -27,6 +27,8 @@ public sealed partial record RunOptions
     public string? Ip { get; init; }
     public IReadOnlyList<string> Publish { get; init; } = [];
     public string? Seccomp { get; init; }
+    public bool Tty { get; init; }
+    public bool Interactive { get; init; }
     public IReadOnlyList<string> Command { get; init; } = [];
 
     /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
@@ -63,6 +65,8 @@ public sealed partial record RunOptions
             Network = network,
             Bridge = network == NetworkMode.Bridge ? new BridgeOptions(Subnet, Ip, Publish) : null,
             Seccomp = Seccomp,
+            Tty = Tty,
+            Interactive = Interactive,
         };
     }
 

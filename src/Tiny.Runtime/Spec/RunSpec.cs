@@ -27,6 +27,9 @@ public sealed record RunSpec
     public NetworkMode Network { get; init; } = NetworkMode.None;
     /// <summary>Set when <see cref="Network"/> is <see cref="NetworkMode.Bridge"/>.</summary>
     public BridgeOptions? Bridge { get; init; }
+    /// <summary>A pseudoterminal for the command (-t); with <see cref="Interactive"/>, tiny's input goes to it (-i).</summary>
+    public bool Tty { get; init; }
+    public bool Interactive { get; init; }
     /// <summary>The seccomp option as given: null for the default profile, "unconfined", or a profile path.</summary>
     public string? Seccomp { get; init; }
 

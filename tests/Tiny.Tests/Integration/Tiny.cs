@@ -30,9 +30,11 @@ public static class Tiny
 
     public static Task<Result> Sh(string script, params string[] options) => RunInBusybox(options, "/bin/sh", "-c", script);
 
-    public static async Task<Result> Exec(string file, IEnumerable<string> args, TimeSpan? timeout = null)
+    public static Task<Result> ExecWithInput(string file, IEnumerable<string> args, string input) => Exec(file, args, input: input);
+
+    public static async Task<Result> Exec(string file, IEnumerable<string> args, TimeSpan? timeout = null, string input = "")
     {
-        using var process = Start(file, args);
+        using var process = Start(file, args, input);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
@@ -48,7 +50,8 @@ public static class Tiny
         return new Result(process.ExitCode, await stdout, await stderr);
     }
 
-    public static Process Start(string file, IEnumerable<string> args)
+    /// <summary>Starts <paramref name="file"/> with stdout and stderr captured and <paramref name="input"/> as all of its stdin.</summary>
+    public static Process Start(string file, IEnumerable<string> args, string input = "")
     {
         var info = new ProcessStartInfo(file)
         {
@@ -59,6 +62,7 @@ public static class Tiny
         };
         foreach (var arg in args) info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
+        process.StandardInput.Write(input);
         process.StandardInput.Close();
         return process;
     }

@@ -4,7 +4,7 @@ namespace Tiny.Tests.Unit.Run;
 
 public class CommandSyntaxTests
 {
-    static readonly CommandSyntax Run = new("run", ["--readonly", "-v"], [["-e", "--env"], ["--cap-add"]], HasCommandOperand: true);
+    static readonly CommandSyntax Run = new("run", ["--readonly", "-v", "-i", "-t"], [["-e", "--env"], ["--cap-add"]], HasCommandOperand: true);
 
     static string[] Normalize(params string[] args) => CommandSyntax.Normalize(args, [Run]);
 
@@ -28,6 +28,14 @@ public class CommandSyntaxTests
     {
         var args = Normalize("run", "--memory=5M", "--readonly", "--", "ls", "--memory=1");
         await Assert.That(args).IsEquivalentTo(["run", "--memory", "5M", "--readonly", "--", "ls", "--memory=1"], CollectionOrdering.Matching);
+    }
+
+    [Test]
+    public async Task Short_flags_written_together_are_taken_apart_but_not_unknown_letters()
+    {
+        var args = Normalize("run", "-it", "-e", "A=1", "sh", "-it");
+        await Assert.That(args).IsEquivalentTo(["run", "-i", "-t", "--env", "A=1", "--", "sh", "-it"], CollectionOrdering.Matching);
+        await Assert.That(Normalize("run", "-ix", "1", "sh")).IsEquivalentTo(["run", "-ix", "1", "--", "sh"], CollectionOrdering.Matching);
     }
 
     [Test]

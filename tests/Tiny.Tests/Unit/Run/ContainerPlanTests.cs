@@ -31,6 +31,18 @@ public class ContainerPlanTests
     }
 
     [Test]
+    public async Task A_terminal_is_opened_as_the_containers_user_in_its_workdir_before_fds_close()
+    {
+        var plan = ContainerPlan.Build(Spec() with { Tty = true }, Channel with { TerminalSocket = 9, TerminalSize = new() { Rows = 24, Columns = 80 } },
+            null, signalMask: 0, lastCap: 40, []);
+        var terminal = IndexOf<OpenTerminal>(plan);
+        await Assert.That(plan.Steps[terminal]).IsEqualTo(new OpenTerminal(9, 24, 80));
+        await Assert.That(terminal).IsGreaterThan(IndexOf<SetUid>(plan)).And.IsGreaterThan(IndexOf<ChangeDirectory>(plan))
+            .And.IsLessThan(IndexOf<CloseFdsOnExec>(plan));
+        await Assert.That(Build(Spec()).Steps.OfType<OpenTerminal>()).IsEmpty();
+    }
+
+    [Test]
     public async Task A_bridge_network_gets_a_namespace_whose_lo_the_parent_brings_up_and_its_etc_files_bound_before_pivot()
     {
         var plan = Build(Spec(network: NetworkMode.Bridge), fileBinds: [("/run/tiny/net/containers/c1/hosts", "/etc/hosts")]);

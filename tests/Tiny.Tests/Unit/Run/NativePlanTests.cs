@@ -56,6 +56,24 @@ public class NativePlanTests
     }
 
     [Test]
+    public async Task A_terminal_carries_its_socket_and_a_struct_winsize_and_a_file_its_regular_type()
+    {
+        var (terminal, file) = DecodeTerminalAndFile();
+        await Assert.That(terminal.A).IsEqualTo(11L);
+        // struct winsize { u16 ws_row, ws_col, ws_xpixel, ws_ypixel } read as one little-endian long.
+        await Assert.That(terminal.B).IsEqualTo(30L | 100L << 16);
+        await Assert.That(Utf8(file.A)).IsEqualTo("/r/etc/hosts");
+        await Assert.That(file.B).IsEqualTo(0x81a4L);
+    }
+
+    static unsafe (NativePlan.Step, NativePlan.Step) DecodeTerminalAndFile()
+    {
+        using var native = new NativePlan([new OpenTerminal(11, Rows: 30, Columns: 100), new MakeFile("/r/etc/hosts", 0x1a4)], errorFd: 4);
+        var steps = native.Plan->Steps;
+        return (steps[0], steps[1]);
+    }
+
+    [Test]
     public async Task Device_numbers_use_the_kernels_encoding()
     {
         await Assert.That(NativePlan.MakeDev(1, 3)).IsEqualTo(0x103UL);
