@@ -120,11 +120,12 @@ public sealed class ContainerNetwork : IDisposable
                 log.LogDebug("created bridge {Bridge} with {Gateway}/{Prefix}", settings.Bridge, subnet.Gateway, subnet.PrefixLength);
             }
             HostLinks.EnableForwarding();
+            nat.EnsureFor(netfilter, subnet);
 
             network = new ContainerNetwork(settings, log, route, netfilter, request.ContainerId, subnet, address, bridgeIndex, mtu, ports);
             leases.Add(new Lease(address, request.ContainerId, owner, hostLink, ports));
             Lease.WriteAll(settings.LeaseFile, leases);
-            network.rules = nat.AddContainerRules(netfilter, !nat.Exists(netfilter), request.ContainerId, address, ports);
+            network.rules = nat.AddContainerRules(netfilter, request.ContainerId, address, ports);
         }
         catch
         {

@@ -7,9 +7,11 @@ namespace Tiny.Runtime.Network;
 public readonly record struct InstalledRule(string Chain, ulong Handle);
 
 /// <summary>
-/// tiny's own nf_tables table (`ip tiny`): three nat base chains and, per container, a masquerade
-/// rule and two DNAT rules per published port, each commented with the container id. No other table
-/// or chain is ever touched.
+/// tiny's own nf_tables table (`ip tiny`): three nat base chains, the bridge subnet's masquerade
+/// rule and, per container, two DNAT rules per published port, commented with the container id. A
+/// container without published ports adds and deletes no rule: deleting rules costs the next release
+/// of a netfilter socket an RCU grace period (nf_tables_trans_destroy_flush_work()). No other table or
+/// chain is ever touched.
 /// </summary>
 internal sealed class NatTable(string table, string bridge)
 {
@@ -20,14 +22,17 @@ internal sealed class NatTable(string table, string bridge)
 
     public string Name => table;
 
-    /// <summary>`ip saddr ADDRESS oifname != BRIDGE masquerade`: the container's traffic that leaves
-    /// through any other interface gets the host's address.</summary>
-    public static NftExpression[] MasqueradeOutgoing(IPAddress source, string bridge) =>
-    [
-        new PayloadLoad(PayloadBase.Network, 12, 4), Compare.Address(source),
-        new MetaLoad(MetaKey.OutputInterfaceName), Compare.InterfaceName(false, bridge),
-        new Masquerade(),
-    ];
+    /// <summary>`ip saddr SUBNET oifname != BRIDGE masquerade`: the containers' traffic that leaves
+    /// through any other interface gets the host's address. As nft encodes a prefix: a shorter load
+    /// when it ends on a byte, else a load of the whole address and a mask.</summary>
+    public static NftExpression[] MasqueradeOutgoing(Ipv4Subnet subnet, string bridge)
+    {
+        var network = Ipv4Subnet.ToAddress(subnet.Network).GetAddressBytes();
+        NftExpression[] match = subnet.PrefixLength % 8 == 0
+            ? [new PayloadLoad(PayloadBase.Network, 12, (uint)subnet.PrefixLength / 8), new Compare(true, network[..(subnet.PrefixLength / 8)])]
+            : [new PayloadLoad(PayloadBase.Network, 12, 4), new BitwiseMask(Ipv4Subnet.ToAddress(subnet.Mask).GetAddressBytes()), new Compare(true, network)];
+        return [.. match, new MetaLoad(MetaKey.OutputInterfaceName), Compare.InterfaceName(false, bridge), new Masquerade()];
+    }
 
     /// <summary>`ip saddr 127.0.0.0/8 oifname BRIDGE masquerade`: a connection to 127.0.0.1:HOSTPORT,
     /// DNATed to a container, must not reach the bridge with a loopback source (the bridge also
@@ -56,56 +61,82 @@ internal sealed class NatTable(string table, string bridge)
         ];
     }
 
-    /// <summary>The table, its chains and the loopback masquerade rule, as `nft -f` would add them.</summary>
-    public void WriteSetup(NetlinkWriter w, NetlinkSocket socket, ushort flags)
+    /// <summary>The table, its chains and the masquerade rules, as `nft -f` would add them.</summary>
+    public void WriteSetup(NetlinkWriter w, NetlinkSocket socket, ushort flags, Ipv4Subnet subnet)
     {
         NftMessages.AddTable(w, socket.NextSequence(), flags, table);
         NftMessages.AddNatChain(w, socket.NextSequence(), (ushort)(flags | NetlinkWriter.NLM_F_CREATE), table, Prerouting, NftMessages.Hook.Prerouting, DestinationNatPriority);
         NftMessages.AddNatChain(w, socket.NextSequence(), (ushort)(flags | NetlinkWriter.NLM_F_CREATE), table, Output, NftMessages.Hook.Output, DestinationNatPriority);
         NftMessages.AddNatChain(w, socket.NextSequence(), (ushort)(flags | NetlinkWriter.NLM_F_CREATE), table, Postrouting, NftMessages.Hook.Postrouting, SourceNatPriority);
         NftMessages.AddRule(w, socket.NextSequence(), (ushort)(flags | NetlinkWriter.NLM_F_CREATE | NetlinkWriter.NLM_F_APPEND), table, Postrouting, MasqueradeLoopbackToBridge(bridge), null);
+        AddSubnetMasquerade(w, socket, flags, subnet);
     }
 
-    public bool Exists(NetlinkSocket socket)
+    /// <summary>The comment that marks the masquerade rule of <paramref name="subnet"/>.</summary>
+    public static string MasqueradeComment(Ipv4Subnet subnet) => $"masquerade {subnet}";
+
+    void AddSubnetMasquerade(NetlinkWriter w, NetlinkSocket socket, ushort flags, Ipv4Subnet subnet) =>
+        NftMessages.AddRule(w, socket.NextSequence(), (ushort)(flags | NetlinkWriter.NLM_F_CREATE | NetlinkWriter.NLM_F_APPEND), table,
+            Postrouting, MasqueradeOutgoing(subnet, bridge), MasqueradeComment(subnet));
+
+    /// <summary>Makes sure the table exists and masquerades <paramref name="subnet"/> (and no other
+    /// subnet, as a table from an earlier bridge or tiny version may): one dump when it does.</summary>
+    public void EnsureFor(NetlinkSocket socket, Ipv4Subnet subnet)
     {
+        var wanted = MasqueradeComment(subnet);
+        var others = new List<InstalledRule>();
+        var (rules, found) = (0, false);
         var w = new NetlinkWriter();
-        NftMessages.GetTable(w, socket.NextSequence(), table);
-        try
+        NftMessages.DumpRules(w, socket.NextSequence(), table);
+        socket.Dump(w, (_, payload) =>
         {
-            socket.Execute(w, 1);
-            return true;
-        }
-        catch (SyscallException e) when (e.Errno == Errno.ENOENT)
+            var (chain, handle, comment) = NftMessages.ParseRule(payload);
+            rules++;
+            if (comment == wanted) found = true;
+            else if (comment?.StartsWith("masquerade ", StringComparison.Ordinal) == true) others.Add(new(chain, handle));
+        });
+        // A rule dump of a missing table is empty, not an error; tiny's table always has rules.
+        if (rules == 0)
         {
-            return false;
+            Create(socket, subnet);
+            return;
         }
+        DeleteRules(socket, others);
+        if (found) return;
+        w = new NetlinkWriter();
+        NftMessages.BatchBegin(w, socket.NextSequence());
+        AddSubnetMasquerade(w, socket, Flags, subnet);
+        NftMessages.BatchEnd(w, socket.NextSequence());
+        socket.Execute(w, 1);
     }
 
-    /// <summary>Adds a container's rules in one batch (with the table first when <paramref name="createTable"/>)
-    /// and returns their handles, which the kernel echoes back.</summary>
-    public List<InstalledRule> AddContainerRules(NetlinkSocket socket, bool createTable, string containerId,
-        IPAddress address, IReadOnlyList<PortMapping> ports)
+    /// <summary>The table with its chains and masquerade rules for <paramref name="subnet"/>, in one batch.</summary>
+    void Create(NetlinkSocket socket, Ipv4Subnet subnet)
     {
         var w = new NetlinkWriter();
         NftMessages.BatchBegin(w, socket.NextSequence());
-        var messages = 0;
-        if (createTable)
-        {
-            WriteSetup(w, socket, Flags);
-            messages += 5;
-        }
-        NftMessages.AddRule(w, socket.NextSequence(), RuleFlags, table, Postrouting, MasqueradeOutgoing(address, bridge), containerId);
-        messages++;
+        WriteSetup(w, socket, Flags, subnet);
+        NftMessages.BatchEnd(w, socket.NextSequence());
+        socket.Execute(w, 6);
+    }
+
+    /// <summary>Adds a container's DNAT rules in one batch and returns their handles, which the kernel
+    /// echoes back.</summary>
+    public List<InstalledRule> AddContainerRules(NetlinkSocket socket, string containerId, IPAddress address,
+        IReadOnlyList<PortMapping> ports)
+    {
+        if (ports.Count == 0) return [];
+        var w = new NetlinkWriter();
+        NftMessages.BatchBegin(w, socket.NextSequence());
         foreach (var port in ports)
         {
             var rule = PublishPort(port, address);
             NftMessages.AddRule(w, socket.NextSequence(), RuleFlags, table, Prerouting, rule, containerId);
             NftMessages.AddRule(w, socket.NextSequence(), RuleFlags, table, Output, rule, containerId);
-            messages += 2;
         }
         NftMessages.BatchEnd(w, socket.NextSequence());
         var installed = new List<InstalledRule>();
-        socket.Execute(w, messages, (message, payload) =>
+        socket.Execute(w, 2 * ports.Count, (message, payload) =>
         {
             if (message.Type != NftMessages.NewRuleType) return;
             var (chain, handle, comment) = NftMessages.ParseRule(payload);

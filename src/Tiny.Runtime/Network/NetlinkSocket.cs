@@ -20,28 +20,28 @@ internal sealed class NetlinkSocket : IDisposable
     public static NetlinkSocket OpenRoute() => new(Netlink.OpenSocket(Netlink.NETLINK_ROUTE));
     public static NetlinkSocket OpenNetfilter() => new(Netlink.OpenSocket(Netlink.NETLINK_NETFILTER));
 
-    /// <summary>A NETLINK_ROUTE socket of the network namespace <paramref name="namespaceFd"/> refers to.
-    /// A socket stays in the namespace it was created in, so a short-lived thread enters the
-    /// namespace, creates it and ends; no thread of this process stays in the other namespace.</summary>
+    /// <summary>A NETLINK_ROUTE socket of the network namespace <paramref name="namespaceFd"/> refers to.</summary>
     public static NetlinkSocket OpenRouteIn(int namespaceFd)
     {
-        var fd = -1;
-        Exception? failure = null;
-        var thread = new Thread(() =>
+        // A socket stays in the namespace it was made in (network_namespaces(7)), and setns(2) moves
+        // only the calling thread: step in, make the socket, step back.
+        var own = FileDescriptor.Open("/proc/thread-self/ns/net", FileDescriptor.O_RDONLY);
+        try
         {
+            Netlink.EnterNetworkNamespace(namespaceFd);
             try
             {
-                Netlink.EnterNetworkNamespace(namespaceFd);
-                fd = Netlink.OpenSocket(Netlink.NETLINK_ROUTE);
+                return new(Netlink.OpenSocket(Netlink.NETLINK_ROUTE));
             }
-            catch (Exception e)
+            finally
             {
-                failure = e;
+                Netlink.EnterNetworkNamespace(own);
             }
-        }, 256 * 1024);
-        thread.Start();
-        thread.Join();
-        return failure is null ? new(fd) : throw failure;
+        }
+        finally
+        {
+            FileDescriptor.Close(own);
+        }
     }
 
     public uint NextSequence() => ++lastSequence;

@@ -63,6 +63,19 @@ internal sealed record Compare(bool Equal, byte[] Value) : NftExpression("cmp")
     }
 }
 
+/// <summary>`bitwise reg 1 = (reg 1 &amp; MASK) ^ 0`: keeps the bits of a prefix.</summary>
+internal sealed record BitwiseMask(byte[] Mask) : NftExpression("bitwise")
+{
+    public override void WriteData(NetlinkWriter w)
+    {
+        w.AttributeUInt32BigEndian(1, Register1);
+        w.AttributeUInt32BigEndian(2, Register1);
+        w.AttributeUInt32BigEndian(3, (uint)Mask.Length);
+        WriteValue(w, 4, Mask);
+        WriteValue(w, 5, new byte[Mask.Length]);
+    }
+}
+
 internal enum MetaKey : uint { OutputInterfaceName = 7, Layer4Protocol = 16 }
 
 /// <summary>`meta load KEY => reg 1`.</summary>

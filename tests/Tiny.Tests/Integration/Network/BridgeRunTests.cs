@@ -91,8 +91,9 @@ public class BridgeRunTests
         var gateway = await web.StandardOutput.ReadLineAsync();
         try
         {
+            var subnet = File.ReadAllText("/run/tiny/net/subnet").Trim();
             await Assert.That(Rules()).Contains($"dnat to {address}:80 comment \"{name}\"")
-                .And.Contains($"ip saddr {address} oifname != \"tiny0\" masquerade comment \"{name}\"");
+                .And.Contains($"ip saddr {subnet} oifname != \"tiny0\" masquerade comment \"masquerade {subnet}\"");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             foreach (var host in new[] { "127.0.0.1", gateway })
                 await Assert.That(await Fetch(http, $"http://{host}:18080/")).IsEqualTo($"hello-from-{name}\n");
@@ -150,8 +151,8 @@ public class BridgeRunTests
         await killed.WaitForExitAsync();
         try
         {
-            await Assert.That(HasLease(name)).IsTrue();
-            await Assert.That(Rules()).Contains($"\"{name}\"");
+            // Its lease, DNAT rules and files stay until a run (this one, or any other test's that runs
+            // meanwhile) reclaims what dead owners left.
             var next = await Tiny.Sh("true");
             await Assert.That(next.ExitCode).IsEqualTo(0);
             await AssertNothingLeftOf(name);

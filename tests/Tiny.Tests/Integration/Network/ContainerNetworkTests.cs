@@ -24,7 +24,7 @@ public class ContainerNetworkTests
         await Assert.That(TestNetwork.InNamespace(pid, "ip", "-4", "route").Output).Contains($"default via {network.Gateway} dev eth0");
         await Assert.That(TestNetwork.InNamespace(pid, "ip", "-o", "link", "show", "lo").Output).Contains("UP");
         await Assert.That(TestNetwork.Pings(pid, network.Gateway.ToString())).IsTrue();
-        await Assert.That(test.Rules()).Contains($"ip saddr {network.Address} oifname != \"{test.Settings.Bridge}\" masquerade comment \"{network.ContainerId}\"");
+        await Assert.That(test.Rules()).Contains($"ip saddr {test.Subnet} oifname != \"{test.Settings.Bridge}\" masquerade comment \"masquerade {test.Subnet}\"");
         await Assert.That(File.ReadAllText(network.FileBinds[0].HostPath)).Contains($"{network.Address}\tbox");
 
         network.Dispose();

@@ -33,10 +33,12 @@ public class NftablesEncodingTests
         })).IsEqualTo(Captured.Hex("nft_setup.6"));
 
     [Test]
-    public async Task Masquerade_rule_matches_nft_ip_saddr_oifname_masquerade_comment() =>
-        await Assert.That(Encode(w => NftMessages.AddRule(w, 1, NftRuleFlags | NetlinkWriter.NLM_F_ECHO, Table,
-                NatTable.Postrouting, NatTable.MasqueradeOutgoing(Container, Bridge), Comment)))
-            .IsEqualTo(Captured.MessageOf("nft_rules.8", 1));
+    [Arguments("10.77.0.0/16", 1)]
+    [Arguments("10.77.16.0/20", 2)]
+    public async Task Subnet_masquerade_matches_nft_ip_saddr_prefix_oifname_masquerade_comment(string subnet, int message) =>
+        await Assert.That(Encode(w => NftMessages.AddRule(w, (uint)message, NftRuleFlags, Table,
+                NatTable.Postrouting, NatTable.MasqueradeOutgoing(Ipv4Subnet.Parse(subnet, "test"), Bridge), $"masquerade {subnet}")))
+            .IsEqualTo(Captured.MessageOf("nft_subnet_rules.8", message));
 
     [Test]
     public async Task Published_port_rules_match_nft_fib_daddr_type_local_dnat()
@@ -76,11 +78,11 @@ public class NftablesEncodingTests
     public async Task ParseRule_reads_chain_handle_and_comment_of_an_echo()
     {
         var w = new NetlinkWriter();
-        NftMessages.AddRule(w, 1, Request, Table, NatTable.Postrouting, NatTable.MasqueradeOutgoing(Container, Bridge), Comment);
+        NftMessages.AddRule(w, 1, Request, Table, NatTable.Prerouting, NatTable.PublishPort(PortMapping.Parse("80:80"), Container), Comment);
         // The kernel's echo is the rule with NFTA_RULE_HANDLE (3, u64 big-endian) added.
         var message = w.Written[16..].ToArray().Concat(new byte[] { 12, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 42 }).ToArray();
         var (chain, handle, comment) = NftMessages.ParseRule(message);
-        await Assert.That(chain).IsEqualTo(NatTable.Postrouting);
+        await Assert.That(chain).IsEqualTo(NatTable.Prerouting);
         await Assert.That(handle).IsEqualTo(42UL);
         await Assert.That(comment).IsEqualTo(Comment);
     }

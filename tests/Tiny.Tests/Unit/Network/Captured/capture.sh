@@ -43,8 +43,13 @@ add rule ip tiny_test_cap prerouting fib daddr type local tcp dport 18080 dnat t
 add rule ip tiny_test_cap output fib daddr type local tcp dport 18080 dnat to 10.77.0.2:80 comment "c0ffee"
 add rule ip tiny_test_cap prerouting ip daddr 127.0.0.1 udp dport 5353 dnat to 10.77.0.2:53 comment "c0ffee"
 NFT
+cat > "$tmp/subnet.nft" <<'NFT'
+add rule ip tiny_test_cap postrouting ip saddr 10.77.0.0/16 oifname != "tinytcap0" masquerade comment "masquerade 10.77.0.0/16"
+add rule ip tiny_test_cap postrouting ip saddr 10.77.16.0/20 oifname != "tinytcap0" masquerade comment "masquerade 10.77.16.0/20"
+NFT
 cap nft_setup nft -f "$tmp/setup.nft"
 cap nft_rules nft -e -f "$tmp/rules.nft"
+cap nft_subnet_rules nft -f "$tmp/subnet.nft"
 echo "# rules: table handle 1, chains 1-3, the setup rule 4, the rules of rules.nft 5-8 in order"
 cap nft_delete_rule nft delete rule ip tiny_test_cap postrouting handle 5
 cap nft_delete_table nft delete table ip tiny_test_cap
