@@ -17,14 +17,14 @@ internal sealed unsafe class NativePlan : IDisposable
         MakeDirectory, MakeCharDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
-        MakeFile, OpenTerminal,
+        MakeFile, OpenTerminal, MountInRoot,
     }
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct Step
     {
         public Op Op;
-        public long A, B, C, D, E;
+        public long A, B, C, D, E, F, G, H, I;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -84,6 +84,12 @@ internal sealed unsafe class NativePlan : IDisposable
         SetParentDeathSignal s => (new() { Op = Op.SetParentDeathSignal, A = s.Signal }, 0),
         Unshare s => (new() { Op = Op.Unshare, A = (long)s.Flags }, 0),
         MountStep s => (new() { Op = Op.Mount, A = a.String(s.Source), B = a.String(s.Target), C = a.String(s.FsType), D = (long)s.Flags, E = a.String(s.Data) }, A | B | C | E),
+        MountInRoot s => (new()
+        {
+            Op = Op.MountInRoot, A = a.String(s.Root), B = a.StringArray(Mounts.ContainerPath.RelativePrefixes(s.Mount.Destination)),
+            C = a.String(s.Mount.Source), D = a.String(s.Mount.Type), E = a.String(s.Mount.Data), F = (long)s.Mount.MountFlags,
+            G = (long)s.Mount.RemountFlags, H = (long)s.Mount.PropagationFlags, I = s.CreateMissing ? 1 : 0,
+        }, A | B | C | D | E),
         MaskPath s => (new() { Op = Op.MaskPath, A = a.String(s.Path) }, A),
         ReadonlyPath s => (new() { Op = Op.ReadonlyPath, A = a.String(s.Path), B = (long)s.KeepFlags }, A),
         RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),

@@ -38,7 +38,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             new Unshare(Namespace.CLONE_NEWCGROUP),
             new SetUmask(0),
         ];
-        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, fileBinds));
+        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, fileBinds, spec.Mounts));
         steps.Add(new SetHostname(spec.Hostname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None) steps.Add(new BringLoopbackUp());
