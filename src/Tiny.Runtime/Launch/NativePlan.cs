@@ -86,7 +86,7 @@ internal sealed unsafe class NativePlan : IDisposable
         MountStep s => (new() { Op = Op.Mount, A = a.String(s.Source), B = a.String(s.Target), C = a.String(s.FsType), D = (long)s.Flags, E = a.String(s.Data) }, A | B | C | E),
         MountInRoot s => (new()
         {
-            Op = Op.MountInRoot, A = a.String(s.Root), B = a.StringArray(Mounts.ContainerPath.RelativePrefixes(s.Mount.Destination)),
+            Op = Op.MountInRoot, A = a.String(s.Root), B = a.StringArray(Mounts.ContainerPath.RelativePrefixes(s.Path)),
             C = a.String(s.Mount.Source), D = a.String(s.Mount.Type), E = a.String(s.Mount.Data), F = (long)s.Mount.MountFlags,
             G = (long)s.Mount.RemountFlags, H = (long)s.Mount.PropagationFlags, I = s.CreateMissing ? 1 : 0,
         }, A | B | C | D | E),

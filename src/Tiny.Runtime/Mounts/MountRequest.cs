@@ -49,6 +49,42 @@ public static class ContainerPath
         return "/" + string.Join('/', parts);
     }
 
+    /// <summary>
+    /// The cleaned path with the rootfs's symlinks in it followed as if <paramref name="root"/> were / (absolute
+    /// targets start again at the root, ".." stops there), so that the child can create what is missing
+    /// behind a dangling link; the child still resolves the result with RESOLVE_IN_ROOT.
+    /// </summary>
+    public static string FollowSymlinks(string root, string cleanPath)
+    {
+        var hostRoot = root.TrimEnd('/');
+        List<string> resolved = [];
+        var remaining = Reversed(cleanPath);
+        for (var links = 0; remaining.Count > 0;)
+        {
+            var part = remaining[^1];
+            remaining.RemoveAt(remaining.Count - 1);
+            if (part == ".") continue;
+            if (part == "..")
+            {
+                if (resolved.Count > 0) resolved.RemoveAt(resolved.Count - 1);
+                continue;
+            }
+            var target = new FileInfo($"{hostRoot}/{string.Join('/', resolved)}/{part}").LinkTarget;
+            if (target is null)
+            {
+                resolved.Add(part);
+                continue;
+            }
+            // path_resolution(7): at most 40 symbolic links in one path.
+            if (++links > 40) throw new ContainerError($"mount destination {cleanPath}: too many levels of symbolic links");
+            if (target.StartsWith('/')) resolved.Clear();
+            remaining.AddRange(Reversed(target));
+        }
+        return "/" + string.Join('/', resolved);
+    }
+
+    static List<string> Reversed(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse().ToList();
+
     /// <summary>Each ancestor of a cleaned path relative to the root, then the path itself: "/a/b" gives "a", "a/b".</summary>
     public static IReadOnlyList<string> RelativePrefixes(string cleanPath)
     {

@@ -66,7 +66,8 @@ public static class RootfsSetup
             yield return new MakeFile(root + containerPath, 0x1a4 /* 644 */);
             yield return new MountStep(hostPath, root + containerPath, null, MS_BIND);
         }
-        foreach (var request in requests) yield return new MountInRoot(root, request, CreateMissing: rootfs is not null);
+        foreach (var request in requests)
+            yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
 
         yield return new PivotRoot(root);
 

@@ -37,13 +37,13 @@ public sealed record MountStep(string? Source, string Target, string? FsType, ul
 }
 
 /// <summary>
-/// Mounts <see cref="Mount"/> at its destination resolved inside <see cref="Root"/> with openat2(2)
-/// RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, so no symlink in the rootfs can lead it onto the host
-/// (CVE-2021-30465). Missing components are created when <see cref="CreateMissing"/> (directories, and
-/// an empty file for the last one when a bind's source is a file); the mount goes onto the resolved fd
-/// through /proc/self/fd/N.
+/// Mounts <see cref="Mount"/> at <see cref="Path"/> (its destination with the rootfs's symlinks followed)
+/// resolved inside <see cref="Root"/> with openat2(2) RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, so no
+/// symlink in the rootfs can lead it onto the host (CVE-2021-30465). Missing components are created when
+/// <see cref="CreateMissing"/> (directories, and an empty file for the last one when a bind's source is
+/// a file); the mount goes onto the resolved fd through /proc/self/fd/N.
 /// </summary>
-public sealed record MountInRoot(string Root, Mounts.MountRequest Mount, bool CreateMissing) : ChildStep
+public sealed record MountInRoot(string Root, string Path, Mounts.MountRequest Mount, bool CreateMissing) : ChildStep
 {
     public override string Describe() => $"mount {Mount.Source ?? Mount.Type} on {Mount.Destination}";
 }

@@ -29,6 +29,9 @@ public sealed partial record RunOptions
     public string? Seccomp { get; init; }
     public bool Tty { get; init; }
     public bool Interactive { get; init; }
+    public IReadOnlyList<string> Volumes { get; init; } = [];
+    public IReadOnlyList<string> Tmpfs { get; init; } = [];
+    public IReadOnlyList<string> Mounts { get; init; } = [];
     public IReadOnlyList<string> Command { get; init; } = [];
 
     /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
@@ -44,6 +47,7 @@ public sealed partial record RunOptions
         var workdir = Workdir ?? "/";
         if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
         var network = ParseNetwork(asRoot);
+        var mounts = MountOptions.Parse(Volumes, Tmpfs, Mounts, Path.GetFullPath);
 
         return new RunSpec
         {
@@ -51,6 +55,7 @@ public sealed partial record RunOptions
             Hostname = hostname,
             Rootfs = rootfs,
             ReadonlyRootfs = Readonly,
+            Mounts = mounts,
             Command = Command,
             Env = BuildEnv(hostname, home, hostEnv),
             Workdir = workdir,

@@ -25,8 +25,8 @@ public class MountRequestTests
         var mounts = steps.OfType<MountInRoot>().ToArray();
         await Assert.That(mounts).IsEquivalentTo(
         [
-            new MountInRoot("/srv/rootfs", Volume with { Destination = "/data/x" }, CreateMissing: true),
-            new MountInRoot("/srv/rootfs", Scratch, CreateMissing: true),
+            new MountInRoot("/srv/rootfs", "/data/x", Volume with { Destination = "/data/x" }, CreateMissing: true),
+            new MountInRoot("/srv/rootfs", "/tmp", Scratch, CreateMissing: true),
         ], CollectionOrdering.Matching);
         var first = steps.ToList().IndexOf(mounts[0]);
         var lastDev = steps.Select((s, i) => (s, i)).Last(p => p.s is MountStep m && m.Target.StartsWith("/srv/rootfs/dev")).i;
@@ -39,7 +39,7 @@ public class MountRequestTests
     public async Task In_the_hosts_root_mount_points_are_never_created()
     {
         var mount = Steps(null, Scratch).OfType<MountInRoot>().Single();
-        await Assert.That(mount).IsEqualTo(new MountInRoot(RootfsSetup.HostRootMountPoint, Scratch, CreateMissing: false));
+        await Assert.That(mount).IsEqualTo(new MountInRoot(RootfsSetup.HostRootMountPoint, "/tmp", Scratch, CreateMissing: false));
     }
 
     [Test]
@@ -62,9 +62,37 @@ public class MountRequestTests
         await Assert.That(ContainerPath.Clean("/../../etc")).IsEqualTo("/etc");
         await Assert.That(ContainerPath.Clean("etc")).IsNull();
         await Assert.That(ContainerPath.RelativePrefixes("/a/b/c")).IsEquivalentTo(["a", "a/b", "a/b/c"], CollectionOrdering.Matching);
+        await Assert.That(ContainerPath.Clean("/")).IsEqualTo("/");
         var relative = Assert.Throws<ContainerError>(() => Steps("/srv/rootfs", Scratch with { Destination = "tmp" }));
         await Assert.That(relative.Message).IsEqualTo("mount destination \"tmp\": must be an absolute path");
         var root = Assert.Throws<ContainerError>(() => Steps("/srv/rootfs", Scratch with { Destination = "/x/.." }));
         await Assert.That(root.Message).IsEqualTo("mount destination \"/x/..\": cannot mount over the container's root");
+    }
+
+    [Test]
+    public async Task Symlinks_in_the_destination_are_followed_inside_the_rootfs_never_out_of_it()
+    {
+        var rootfs = Directory.CreateTempSubdirectory("tiny-links-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(rootfs, "real"));
+            File.CreateSymbolicLink(Path.Combine(rootfs, "abs"), "/etc/host-only");
+            File.CreateSymbolicLink(Path.Combine(rootfs, "up"), "../../../../etc");
+            File.CreateSymbolicLink(Path.Combine(rootfs, "real", "sibling"), "../abs/x");
+            File.CreateSymbolicLink(Path.Combine(rootfs, "loop"), "loop");
+            await Assert.That(ContainerPath.FollowSymlinks(rootfs, "/abs/data")).IsEqualTo("/etc/host-only/data");
+            await Assert.That(ContainerPath.FollowSymlinks(rootfs + "/", "/up/data")).IsEqualTo("/etc/data");
+            await Assert.That(ContainerPath.FollowSymlinks(rootfs, "/real/sibling")).IsEqualTo("/etc/host-only/x");
+            await Assert.That(ContainerPath.FollowSymlinks(rootfs, "/real/missing/a")).IsEqualTo("/real/missing/a");
+            var loop = Assert.Throws<ContainerError>(() => ContainerPath.FollowSymlinks(rootfs, "/loop/a"));
+            await Assert.That(loop.Message).IsEqualTo("mount destination /loop/a: too many levels of symbolic links");
+            var step = Steps(rootfs, Scratch with { Destination = "/abs" }).OfType<MountInRoot>().Single();
+            await Assert.That(step.Path).IsEqualTo("/etc/host-only");
+            await Assert.That(step.Mount.Destination).IsEqualTo("/abs");
+        }
+        finally
+        {
+            Directory.Delete(rootfs, recursive: true);
+        }
     }
 }

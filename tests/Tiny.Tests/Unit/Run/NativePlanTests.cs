@@ -83,7 +83,7 @@ public class NativePlanTests
     static unsafe string DecodeMountInRoot()
     {
         var request = new MountRequest("/data/x", "/srv/data", "bind", 0x5000 | 1, 0x40000, null);
-        using var native = new NativePlan([new MountInRoot("/rootfs", request, CreateMissing: true)], errorFd: 4);
+        using var native = new NativePlan([new MountInRoot("/rootfs", "/data/x", request with { Destination = "/ignored" }, CreateMissing: true)], errorFd: 4);
         var s = native.Plan->Steps[0];
         return $"{s.Op} {Utf8(s.A)} {string.Join(',', Strings(s.B))} {Utf8(s.C)} {Utf8(s.D)} {Utf8(s.E) ?? "null"} {s.F:x} {s.G:x} {s.H:x} {s.I}";
     }
