@@ -84,6 +84,7 @@ internal static unsafe class ChildProcess
             case Op.SetUmask: Invoke(Nr.Umask, s.A); return 0;
             case Op.ResetSignals: return ResetSignals((ulong)s.A);
             case Op.CloseFdsOnExec: return Check(Invoke(Nr.CloseRange, s.A, uint.MaxValue, CloseRangeCloexec));
+            case Op.RunAsInit: return RunAsInit(s.A);
             case Op.LoadSeccompFilter:
             {
                 // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (seccomp(2))
@@ -269,7 +270,7 @@ internal static unsafe class ChildProcess
             if (signal is Process.SIGKILL or Process.SIGSTOP) continue;
             Invoke(Nr.RtSigaction, signal, (long)action, 0, 8);
         }
-        return Check(Invoke(Nr.RtSigprocmask, 2 /* SIG_SETMASK */, (long)&mask, 0, 8));
+        return Check(Invoke(Nr.RtSigprocmask, SigSetmask, (long)&mask, 0, 8));
     }
 
     static int OpenTerminal(long socket, long windowSize)
@@ -317,6 +318,49 @@ internal static unsafe class ChildProcess
         return Check(Invoke(Nr.Sendmsg, socket, (long)&message, 0));
     }
 
+    /// <summary>
+    /// Forks with every signal blocked: the new process restores the mask and returns 0 to go on to exec;
+    /// this one, PID 1, never returns (<see cref="Plan.RunAsInit"/>). A blocked signal is queued even with
+    /// the default action, which PID 1 would otherwise not get (signal(7), pid_namespaces(7)).
+    /// </summary>
+    [SkipLocalsInit]
+    static int RunAsInit(long firstFdToClose)
+    {
+        ulong all = ulong.MaxValue, old;
+        if (Invoke(Nr.RtSigprocmask, SigSetmask, (long)&all, (long)&old, 8) < 0) return LastErrno;
+        var command = Invoke(Nr.Clone, Process.SIGCHLD, 0, 0, 0, 0);
+        if (command < 0)
+        {
+            var errno = LastErrno;
+            Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8);
+            return errno;
+        }
+        if (command == 0) return Check(Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8));
+
+        Invoke(Nr.CloseRange, firstFdToClose, uint.MaxValue, 0);
+        Invoke(Nr.Prctl, Prctl.PR_SET_NAME, (long)InitName);
+        // siginfo_t is 128 bytes (sigaction(2)).
+        byte* info = stackalloc byte[128];
+        int status;
+        while (true)
+        {
+            var signal = Invoke(Nr.RtSigtimedwait, (long)&all, (long)info, 0, 8);
+            if (signal < 0) continue;
+            if (signal != Process.SIGCHLD)
+            {
+                Invoke(Nr.Kill, command, signal);
+                continue;
+            }
+            long reaped;
+            while ((reaped = Invoke(Nr.Wait4, -1, (long)&status, WaitNoHang, 0)) > 0)
+            {
+                if (reaped == command) Invoke(Nr.ExitGroup, Process.ExitCodeOf(status));
+            }
+        }
+    }
+
+    const long SigSetmask = 2, WaitNoHang = 1;
+
     static int Exec(byte** candidates, long argv, long envp)
     {
         var result = Errno.ENOENT;
@@ -337,5 +381,6 @@ internal static unsafe class ChildProcess
     static byte* Tmpfs => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tmpfs\0"u8.GetPinnableReference()));
     static byte* Dot => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in ".\0"u8.GetPinnableReference()));
     static byte* ProcSelfFd => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/proc/self/fd/\0"u8.GetPinnableReference()));
+    static byte* InitName => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tiny-init\0"u8.GetPinnableReference()));
     static byte* Slash => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/\0"u8.GetPinnableReference()));
 }

@@ -176,6 +176,17 @@ public sealed record CloseFdsOnExec(int FirstFd) : ChildStep
     public override string Describe() => "mark fds close-on-exec";
 }
 
+/// <summary>
+/// Makes this process (PID 1 of the container) a minimal init: it forks, and the new process carries
+/// on with the remaining steps to exec the command; PID 1 closes its fds from <see cref="FirstFdToClose"/>
+/// up, forwards every signal it gets to the command, reaps every child, and exits with the command's
+/// status (128+N when signal N killed it).
+/// </summary>
+public sealed record RunAsInit(int FirstFdToClose) : ChildStep
+{
+    public override string Describe() => "start the init process";
+}
+
 public sealed record LoadSeccompFilter(byte[] Program) : ChildStep
 {
     public override string Describe() => "load the seccomp filter";

@@ -29,6 +29,7 @@ public sealed partial record RunOptions
     public string? Seccomp { get; init; }
     public bool Tty { get; init; }
     public bool Interactive { get; init; }
+    public bool Init { get; init; }
     public IReadOnlyList<string> Volumes { get; init; } = [];
     public IReadOnlyList<string> Tmpfs { get; init; } = [];
     public IReadOnlyList<string> Mounts { get; init; } = [];
@@ -56,6 +57,7 @@ public sealed partial record RunOptions
             Rootfs = rootfs,
             ReadonlyRootfs = Readonly,
             Mounts = mounts,
+            Init = Init,
             Command = Command,
             Env = BuildEnv(hostname, home, hostEnv),
             Workdir = workdir,

@@ -20,6 +20,8 @@ public sealed record RunSpec
     /// <summary>Volumes, tmpfs and other mounts, made in this order after the rootfs's own.</summary>
     public IReadOnlyList<MountRequest> Mounts { get; init; } = [];
     public required IReadOnlyList<string> Command { get; init; }
+    /// <summary>Run tiny's own init as PID 1 (<see cref="Plan.RunAsInit"/>) instead of the command.</summary>
+    public bool Init { get; init; }
     public required IReadOnlyList<string> Env { get; init; }
     public string Workdir { get; init; } = "/";
     public uint Uid { get; init; }
