@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Security;
 
 namespace Tiny.Runtime.Spec;
@@ -49,6 +50,8 @@ public sealed partial record RunOptions
         if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
         var network = ParseNetwork(asRoot);
         var mounts = MountOptions.Parse(Volumes, Tmpfs, Mounts, Path.GetFullPath);
+        if (rootfs is null && mounts.FirstOrDefault(m => m.IsBind && IsUnder(m.Source!, RootfsSetup.HostRootStaging)) is { } hidden)
+            throw new ContainerError($"bind source {hidden.Source}: {RootfsSetup.HostRootStaging} is hidden when the rootfs is the host's root; use --rootfs");
 
         return new RunSpec
         {
@@ -94,6 +97,9 @@ public sealed partial record RunOptions
         }
         return network;
     }
+
+    static bool IsUnder(string path, string directory) =>
+        path == directory || path.StartsWith(directory + "/", StringComparison.Ordinal);
 
     static string? ResolveRootfs(string? rootfs)
     {

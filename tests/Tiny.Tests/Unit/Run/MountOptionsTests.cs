@@ -91,4 +91,22 @@ public class MountOptionsTests
         await Assert.That(error.Message).IsEqualTo(message);
         await Assert.That(error.ExitCode).IsEqualTo(125);
     }
+
+    [Test]
+    public async Task Binds_from_tmp_are_refused_when_the_rootfs_is_the_hosts_root_whose_tmp_holds_the_staging_tmpfs()
+    {
+        var source = Directory.CreateDirectory($"/tmp/tiny-staged-{Guid.NewGuid():N}").FullName;
+        try
+        {
+            var options = new RunOptions { Command = ["true"], Volumes = [$"{source}:/data"] };
+            var error = Assert.Throws<ContainerError>(() => options.ToSpec(_ => null));
+            await Assert.That(error.Message).IsEqualTo($"bind source {source}: /tmp is hidden when the rootfs is the host's root; use --rootfs");
+            var withRootfs = (options with { Rootfs = source }).ToSpec(_ => null);
+            await Assert.That(withRootfs.Mounts.Single().Source).IsEqualTo(source);
+        }
+        finally
+        {
+            Directory.Delete(source);
+        }
+    }
 }
