@@ -9,6 +9,12 @@ public static unsafe partial class FileDescriptor
         O_TRUNC = 0x200, O_APPEND = 0x400, O_NONBLOCK = 0x800, O_DIRECTORY = 0x10000,
         O_NOFOLLOW = 0x20000, O_CLOEXEC = 0x80000, O_PATH = 0x200000;
 
+    /// <summary>openat2(2) struct open_how resolve flags (linux/openat2.h).</summary>
+    public const ulong RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_IN_ROOT = 0x10;
+
+    /// <summary>File type bits of st_mode (inode(7)).</summary>
+    public const uint S_IFMT = 0xf000, S_IFDIR = 0x4000, S_IFREG = 0x8000;
+
     [LibraryImport("libc", EntryPoint = "pipe2", SetLastError = true)]
     private static partial int Pipe2Raw(int* fds, int flags);
 

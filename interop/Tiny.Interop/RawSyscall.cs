@@ -33,11 +33,11 @@ public static unsafe partial class RawSyscall
 public static class SyscallNumber
 {
     public const long Read = 0, Write = 1, Close = 3, RtSigaction = 13, RtSigprocmask = 14, Ioctl = 16,
-        Socket = 41, Clone = 56, Execve = 59, Exit = 60, Kill = 62, Chdir = 80, Mkdir = 83, Symlink = 88,
+        Socket = 41, Clone = 56, Execve = 59, Exit = 60, Wait4 = 61, Kill = 62, Chdir = 80, Mkdir = 83, Symlink = 88,
         Umask = 95, Setgroups = 116, Setresuid = 117, Setresgid = 119, Capget = 125, Capset = 126,
-        Mknod = 133, Prctl = 157, PivotRoot = 155, Mount = 165, Umount2 = 166, Sethostname = 170,
+        RtSigtimedwait = 128, Mknod = 133, Prctl = 157, PivotRoot = 155, Mount = 165, Umount2 = 166, Sethostname = 170,
         ExitGroup = 231, Unshare = 272, Seccomp = 317, CloseRange = 436, Sendmsg = 46, Setsid = 112, Openat = 257,
-        Dup3 = 292, PidfdOpen = 434;
+        Dup3 = 292, PidfdOpen = 434, Mkdirat = 258, Mknodat = 259, Newfstatat = 262, Openat2 = 437;
 
     public const long AtCurrentDirectory = -100;
 }

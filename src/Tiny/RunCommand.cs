@@ -10,8 +10,8 @@ namespace Tiny;
 internal sealed class RunCommand
 {
     public static readonly CommandSyntax Syntax = new("run",
-        Flags: ["--readonly", "-v", "--verbose", "-t", "--tty", "-i", "--interactive", "-h", "--help"],
-        Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"]],
+        Flags: ["--readonly", "--init", "--verbose", "-t", "--tty", "-i", "--interactive", "-h", "--help"],
+        Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"], ["-v", "--volume"], ["--tmpfs"], ["--mount"]],
         HasCommandOperand: true);
 
     /// <summary>Run a command in a new container: tiny run [options] [--] COMMAND [ARG...]</summary>
@@ -35,11 +35,16 @@ internal sealed class RunCommand
     /// <param name="seccomp">Seccomp profile: a Docker JSON profile file, or unconfined [default: Docker's default profile].</param>
     /// <param name="tty">-t, Give the command a terminal of its own (a pseudoterminal from the container's devpts).</param>
     /// <param name="interactive">-i, Forward tiny's input to the command's terminal (with -t; without it, stdin passes through anyway).</param>
-    /// <param name="verbose">-v, Log each setup step to stderr.</param>
+    /// <param name="volume">-v, HOST:CONTAINER[:ro|rw] to bind a host file or directory (repeatable).</param>
+    /// <param name="tmpfs">PATH[:size=N,mode=M,...] to mount a tmpfs, noexec,nosuid,nodev unless exec, suid or dev (repeatable).</param>
+    /// <param name="mount">type=bind|tmpfs,source=HOST,target=PATH[,readonly][,tmpfs-size=N][,tmpfs-mode=M] as Docker's --mount (repeatable).</param>
+    /// <param name="init">Run a minimal init as PID 1 that forwards signals to the command and reaps orphans.</param>
+    /// <param name="verbose">Log each setup step to stderr.</param>
     public int Run(ConsoleAppContext context, string? rootfs = null, string? name = null, string? hostname = null,
         string? user = null, string? env = null, string? workdir = null, bool @readonly = false, string? memory = null,
         string? cpus = null, int? cpuWeight = null, long? pids = null, string? capAdd = null, string? capDrop = null,
         string? net = null, string? subnet = null, string? ip = null, string? publish = null, string? seccomp = null,
+        string? volume = null, string? tmpfs = null, string? mount = null, bool init = false,
         bool tty = false, bool interactive = false, bool verbose = false)
     {
         var options = new RunOptions
@@ -48,6 +53,8 @@ internal sealed class RunCommand
             Workdir = workdir, Readonly = @readonly, Memory = memory, Cpus = cpus, CpuWeight = cpuWeight, Pids = pids,
             CapAdd = CommandSyntax.Split(capAdd), CapDrop = CommandSyntax.Split(capDrop), Net = net, Subnet = subnet, Ip = ip,
             Publish = CommandSyntax.Split(publish), Seccomp = seccomp, Tty = tty, Interactive = interactive,
+            Volumes = CommandSyntax.Split(volume), Tmpfs = CommandSyntax.Split(tmpfs), Mounts = CommandSyntax.Split(mount),
+            Init = init,
             Command = context.EscapedArguments.ToArray(),
         };
         var asRoot = Interop.Process.GetEffectiveUserId() == 0;

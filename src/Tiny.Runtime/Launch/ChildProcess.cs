@@ -51,6 +51,7 @@ internal static unsafe class ChildProcess
             case Op.SetParentDeathSignal: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_PDEATHSIG, s.A));
             case Op.Unshare: return Check(Invoke(Nr.Unshare, s.A));
             case Op.Mount: return Check(Invoke(Nr.Mount, s.A, s.B, s.C, s.D, s.E));
+            case Op.MountInRoot: return MountInRoot(ref s);
             case Op.MaskPath: return MaskPath((byte*)s.A);
             case Op.ReadonlyPath: return ReadonlyPath((byte*)s.A, (ulong)s.B);
             case Op.RemountReadonly:
@@ -83,6 +84,7 @@ internal static unsafe class ChildProcess
             case Op.SetUmask: Invoke(Nr.Umask, s.A); return 0;
             case Op.ResetSignals: return ResetSignals((ulong)s.A);
             case Op.CloseFdsOnExec: return Check(Invoke(Nr.CloseRange, s.A, uint.MaxValue, CloseRangeCloexec));
+            case Op.RunAsInit: return RunAsInit(s.A);
             case Op.LoadSeccompFilter:
             {
                 // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (seccomp(2))
@@ -99,6 +101,111 @@ internal static unsafe class ChildProcess
     const long CloseRangeCloexec = 1 << 2;
 
     static int Check(long result) => result < 0 ? LastErrno : 0;
+
+    /// <summary>
+    /// <see cref="Plan.MountInRoot"/>: A root, B the destination's relative prefixes ("a", "a/b"), C source,
+    /// D type, E data, F mount flags, G bind remount flags, H propagation flags, I create missing.
+    /// </summary>
+    static int MountInRoot(ref Step s)
+    {
+        var root = Invoke(Nr.Openat, Nr.AtCurrentDirectory, s.A, FileDescriptor.O_PATH | FileDescriptor.O_DIRECTORY | FileDescriptor.O_CLOEXEC);
+        if (root < 0) return LastErrno;
+        var errno = MountInRoot(root, ref s);
+        Invoke(Nr.Close, root);
+        return errno;
+    }
+
+    [SkipLocalsInit]
+    static int MountInRoot(long root, ref Step s)
+    {
+        var prefixes = (byte**)s.B;
+        var flags = (ulong)s.F;
+        var lastIsFile = false;
+        if (s.I != 0 && (flags & Mount.MS_BIND) != 0)
+        {
+            // struct stat (x86_64): st_mode is the u32 at offset 24 (asm/stat.h).
+            byte* stat = stackalloc byte[144];
+            if (Invoke(Nr.Newfstatat, Nr.AtCurrentDirectory, s.C, (long)stat, 0) < 0) return LastErrno;
+            lastIsFile = (*(uint*)(stat + 24) & FileDescriptor.S_IFMT) != FileDescriptor.S_IFDIR;
+        }
+        var target = ResolveInRoot(root, prefixes, s.I != 0, lastIsFile);
+        if (target < 0) return (int)-target;
+
+        byte* path = stackalloc byte[32];
+        ProcFdPath(target, path);
+        var errno = Check(Invoke(Nr.Mount, s.C, (long)path, s.D, (long)flags, s.E));
+        Invoke(Nr.Close, target);
+        if (errno != 0 || (s.G == 0 && s.H == 0)) return errno;
+
+        // The fd names the directory under the new mount; opened again, the path is the mount itself.
+        while (prefixes[1] != null) prefixes++;
+        target = OpenInRoot(root, *prefixes);
+        if (target < 0) return LastErrno;
+        ProcFdPath(target, path);
+        if (s.G != 0)
+            errno = Check(Invoke(Nr.Mount, 0, (long)path, 0, (long)(Mount.MS_BIND | Mount.MS_REMOUNT) | s.G, 0));
+        if (errno == 0 && s.H != 0) errno = Check(Invoke(Nr.Mount, 0, (long)path, 0, s.H, 0));
+        Invoke(Nr.Close, target);
+        return errno;
+    }
+
+    /// <summary>
+    /// Opens each prefix in turn as an O_PATH fd resolved inside the root, creating a missing one in its
+    /// parent (mkdirat and mknodat never follow a final symlink); returns the last fd or -errno.
+    /// </summary>
+    static long ResolveInRoot(long root, byte** prefixes, bool createMissing, bool lastIsFile)
+    {
+        if (*prefixes == null) return -Errno.EINVAL;
+        var parent = root;
+        long fd = 0;
+        for (; *prefixes != null; prefixes++)
+        {
+            fd = OpenInRoot(root, *prefixes);
+            if (fd < 0 && LastErrno == Errno.ENOENT && createMissing)
+            {
+                var name = LastComponent(*prefixes);
+                var created = prefixes[1] == null && lastIsFile
+                    ? Invoke(Nr.Mknodat, parent, (long)name, FileDescriptor.S_IFREG | 0x1a4 /* 0644 */, 0)
+                    : Invoke(Nr.Mkdirat, parent, (long)name, 0x1ed /* 0755 */);
+                fd = created == 0 || LastErrno == Errno.EEXIST ? OpenInRoot(root, *prefixes) : -1;
+            }
+            var errno = LastErrno;
+            if (parent != root) Invoke(Nr.Close, parent);
+            if (fd < 0) return -errno;
+            parent = fd;
+        }
+        return fd;
+    }
+
+    static long OpenInRoot(long root, byte* path)
+    {
+        // struct open_how { u64 flags; u64 mode; u64 resolve; } (openat2(2))
+        ulong* how = stackalloc ulong[3];
+        how[0] = FileDescriptor.O_PATH | FileDescriptor.O_CLOEXEC;
+        how[1] = 0;
+        how[2] = FileDescriptor.RESOLVE_IN_ROOT | FileDescriptor.RESOLVE_NO_MAGICLINKS;
+        return Invoke(Nr.Openat2, root, (long)path, (long)how, 24);
+    }
+
+    static byte* LastComponent(byte* path)
+    {
+        var last = path;
+        for (var p = path; *p != 0; p++)
+            if (*p == '/') last = p + 1;
+        return last;
+    }
+
+    /// <summary>Writes "/proc/self/fd/N" and a NUL to <paramref name="buffer"/> (32 bytes).</summary>
+    static void ProcFdPath(long fd, byte* buffer)
+    {
+        var prefix = ProcSelfFd;
+        var i = 0;
+        for (; prefix[i] != 0; i++) buffer[i] = prefix[i];
+        var digits = 1;
+        for (var n = fd; n >= 10; n /= 10) digits++;
+        for (var d = digits - 1; d >= 0; d--, fd /= 10) buffer[i + d] = (byte)('0' + fd % 10);
+        buffer[i + digits] = 0;
+    }
 
     static int MaskPath(byte* path)
     {
@@ -163,7 +270,7 @@ internal static unsafe class ChildProcess
             if (signal is Process.SIGKILL or Process.SIGSTOP) continue;
             Invoke(Nr.RtSigaction, signal, (long)action, 0, 8);
         }
-        return Check(Invoke(Nr.RtSigprocmask, 2 /* SIG_SETMASK */, (long)&mask, 0, 8));
+        return Check(Invoke(Nr.RtSigprocmask, SigSetmask, (long)&mask, 0, 8));
     }
 
     static int OpenTerminal(long socket, long windowSize)
@@ -211,6 +318,49 @@ internal static unsafe class ChildProcess
         return Check(Invoke(Nr.Sendmsg, socket, (long)&message, 0));
     }
 
+    /// <summary>
+    /// Forks with every signal blocked: the new process restores the mask and returns 0 to go on to exec;
+    /// this one, PID 1, never returns (<see cref="Plan.RunAsInit"/>). A blocked signal is queued even with
+    /// the default action, which PID 1 would otherwise not get (signal(7), pid_namespaces(7)).
+    /// </summary>
+    [SkipLocalsInit]
+    static int RunAsInit(long firstFdToClose)
+    {
+        ulong all = ulong.MaxValue, old;
+        if (Invoke(Nr.RtSigprocmask, SigSetmask, (long)&all, (long)&old, 8) < 0) return LastErrno;
+        var command = Invoke(Nr.Clone, Process.SIGCHLD, 0, 0, 0, 0);
+        if (command < 0)
+        {
+            var errno = LastErrno;
+            Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8);
+            return errno;
+        }
+        if (command == 0) return Check(Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8));
+
+        Invoke(Nr.CloseRange, firstFdToClose, uint.MaxValue, 0);
+        Invoke(Nr.Prctl, Prctl.PR_SET_NAME, (long)InitName);
+        // siginfo_t is 128 bytes (sigaction(2)).
+        byte* info = stackalloc byte[128];
+        int status;
+        while (true)
+        {
+            var signal = Invoke(Nr.RtSigtimedwait, (long)&all, (long)info, 0, 8);
+            if (signal < 0) continue;
+            if (signal != Process.SIGCHLD)
+            {
+                Invoke(Nr.Kill, command, signal);
+                continue;
+            }
+            long reaped;
+            while ((reaped = Invoke(Nr.Wait4, -1, (long)&status, WaitNoHang, 0)) > 0)
+            {
+                if (reaped == command) Invoke(Nr.ExitGroup, Process.ExitCodeOf(status));
+            }
+        }
+    }
+
+    const long SigSetmask = 2, WaitNoHang = 1;
+
     static int Exec(byte** candidates, long argv, long envp)
     {
         var result = Errno.ENOENT;
@@ -230,5 +380,7 @@ internal static unsafe class ChildProcess
     static byte* DevNull => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/dev/null\0"u8.GetPinnableReference()));
     static byte* Tmpfs => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tmpfs\0"u8.GetPinnableReference()));
     static byte* Dot => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in ".\0"u8.GetPinnableReference()));
+    static byte* ProcSelfFd => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/proc/self/fd/\0"u8.GetPinnableReference()));
+    static byte* InitName => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tiny-init\0"u8.GetPinnableReference()));
     static byte* Slash => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/\0"u8.GetPinnableReference()));
 }

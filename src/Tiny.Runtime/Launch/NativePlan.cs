@@ -17,14 +17,14 @@ internal sealed unsafe class NativePlan : IDisposable
         MakeDirectory, MakeCharDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
-        MakeFile, OpenTerminal,
+        MakeFile, OpenTerminal, MountInRoot, RunAsInit,
     }
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct Step
     {
         public Op Op;
-        public long A, B, C, D, E;
+        public long A, B, C, D, E, F, G, H, I;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -84,6 +84,12 @@ internal sealed unsafe class NativePlan : IDisposable
         SetParentDeathSignal s => (new() { Op = Op.SetParentDeathSignal, A = s.Signal }, 0),
         Unshare s => (new() { Op = Op.Unshare, A = (long)s.Flags }, 0),
         MountStep s => (new() { Op = Op.Mount, A = a.String(s.Source), B = a.String(s.Target), C = a.String(s.FsType), D = (long)s.Flags, E = a.String(s.Data) }, A | B | C | E),
+        MountInRoot s => (new()
+        {
+            Op = Op.MountInRoot, A = a.String(s.Root), B = a.StringArray(Mounts.ContainerPath.RelativePrefixes(s.Path)),
+            C = a.String(s.Mount.Source), D = a.String(s.Mount.Type), E = a.String(s.Mount.Data), F = (long)s.Mount.MountFlags,
+            G = (long)s.Mount.RemountFlags, H = (long)s.Mount.PropagationFlags, I = s.CreateMissing ? 1 : 0,
+        }, A | B | C | D | E),
         MaskPath s => (new() { Op = Op.MaskPath, A = a.String(s.Path) }, A),
         ReadonlyPath s => (new() { Op = Op.ReadonlyPath, A = a.String(s.Path), B = (long)s.KeepFlags }, A),
         RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),
@@ -107,6 +113,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetUmask s => (new() { Op = Op.SetUmask, A = s.Mask }, 0),
         ResetSignals s => (new() { Op = Op.ResetSignals, A = (long)s.Mask }, 0),
         CloseFdsOnExec s => (new() { Op = Op.CloseFdsOnExec, A = s.FirstFd }, 0),
+        RunAsInit s => (new() { Op = Op.RunAsInit, A = s.FirstFdToClose }, 0),
         LoadSeccompFilter s => (new() { Op = Op.LoadSeccompFilter, A = s.Program.Length / 8, B = a.Bytes(s.Program) }, B),
         Exec s => (new() { Op = Op.Exec, A = a.StringArray(s.Candidates), B = a.StringArray(s.Argv), C = a.StringArray(s.Envp) }, A | B | C),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),

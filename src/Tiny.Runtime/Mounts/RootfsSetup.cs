@@ -5,7 +5,7 @@ namespace Tiny.Runtime.Mounts;
 
 /// <summary>
 /// The mount steps that give a container its own root: rprivate propagation, the rootfs bind,
-/// /proc, /sys, /dev, pivot_root, Docker's masked and read-only paths.
+/// /proc, /sys, /dev, the requested mounts, pivot_root, Docker's masked and read-only paths.
 /// </summary>
 public static class RootfsSetup
 {
@@ -31,10 +31,14 @@ public static class RootfsSetup
     const uint CharDevice = 0x2000; // S_IFCHR
 
     /// <param name="rootfs">The rootfs directory (absolute, resolved), or null for the host's root.</param>
+    /// <param name="readonlyRootfs">Remount the root read-only after pivot_root (always for the host's root).</param>
     /// <param name="fileBinds">Host files bound over files of the container (created empty when missing).</param>
+    /// <param name="mounts">Mounts made in this order inside the root after /dev and the file binds; mount points are created only in a rootfs, never in the host's root.</param>
     public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs,
-        IReadOnlyList<(string HostPath, string ContainerPath)> fileBinds)
+        IReadOnlyList<(string HostPath, string ContainerPath)> fileBinds, IReadOnlyList<MountRequest> mounts)
     {
+        var requests = mounts.Select(m => m.Checked()).ToArray();
+
         yield return new MountStep(null, "/", null, MS_REC | MS_PRIVATE);
 
         string root;
@@ -62,6 +66,8 @@ public static class RootfsSetup
             yield return new MakeFile(root + containerPath, 0x1a4 /* 644 */);
             yield return new MountStep(hostPath, root + containerPath, null, MS_BIND);
         }
+        foreach (var request in requests)
+            yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
 
         yield return new PivotRoot(root);
 

@@ -36,6 +36,18 @@ public sealed record MountStep(string? Source, string Target, string? FsType, ul
     public override string Describe() => $"mount {Source ?? FsType ?? "(none)"} on {Target}";
 }
 
+/// <summary>
+/// Mounts <see cref="Mount"/> at <see cref="Path"/> (its destination with the rootfs's symlinks followed)
+/// resolved inside <see cref="Root"/> with openat2(2) RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, so no
+/// symlink in the rootfs can lead it onto the host (CVE-2021-30465). Missing components are created when
+/// <see cref="CreateMissing"/> (directories, and an empty file for the last one when a bind's source is
+/// a file); the mount goes onto the resolved fd through /proc/self/fd/N.
+/// </summary>
+public sealed record MountInRoot(string Root, string Path, Mounts.MountRequest Mount, bool CreateMissing) : ChildStep
+{
+    public override string Describe() => $"mount {Mount.Source ?? Mount.Type} on {Mount.Destination}";
+}
+
 /// <summary>Hides a path: /dev/null over a file, an empty read-only tmpfs over a directory; a missing path is skipped.</summary>
 public sealed record MaskPath(string Path) : ChildStep
 {
@@ -162,6 +174,17 @@ public sealed record ResetSignals(ulong Mask) : ChildStep
 public sealed record CloseFdsOnExec(int FirstFd) : ChildStep
 {
     public override string Describe() => "mark fds close-on-exec";
+}
+
+/// <summary>
+/// Makes this process (PID 1 of the container) a minimal init: it forks, and the new process carries
+/// on with the remaining steps to exec the command; PID 1 closes its fds from <see cref="FirstFdToClose"/>
+/// up, forwards every signal it gets to the command, reaps every child, and exits with the command's
+/// status (128+N when signal N killed it).
+/// </summary>
+public sealed record RunAsInit(int FirstFdToClose) : ChildStep
+{
+    public override string Describe() => "start the init process";
 }
 
 public sealed record LoadSeccompFilter(byte[] Program) : ChildStep

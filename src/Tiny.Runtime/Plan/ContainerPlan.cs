@@ -38,7 +38,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             new Unshare(Namespace.CLONE_NEWCGROUP),
             new SetUmask(0),
         ];
-        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, fileBinds));
+        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, fileBinds, spec.Mounts));
         steps.Add(new SetHostname(spec.Hostname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None) steps.Add(new BringLoopbackUp());
@@ -57,6 +57,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetUmask(0x12 /* 022 */));
         steps.Add(new ResetSignals(signalMask));
         steps.Add(new CloseFdsOnExec(3));
+        if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3));
         if (seccomp is not null) steps.Add(new LoadSeccompFilter(seccomp));
         steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
         return new ContainerPlan(flags, steps);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Security;
 
 namespace Tiny.Runtime.Spec;
@@ -29,6 +30,10 @@ public sealed partial record RunOptions
     public string? Seccomp { get; init; }
     public bool Tty { get; init; }
     public bool Interactive { get; init; }
+    public bool Init { get; init; }
+    public IReadOnlyList<string> Volumes { get; init; } = [];
+    public IReadOnlyList<string> Tmpfs { get; init; } = [];
+    public IReadOnlyList<string> Mounts { get; init; } = [];
     public IReadOnlyList<string> Command { get; init; } = [];
 
     /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
@@ -44,6 +49,9 @@ public sealed partial record RunOptions
         var workdir = Workdir ?? "/";
         if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
         var network = ParseNetwork(asRoot);
+        var mounts = MountOptions.Parse(Volumes, Tmpfs, Mounts, Path.GetFullPath);
+        if (rootfs is null && mounts.FirstOrDefault(m => m.IsBind && IsUnder(m.Source!, RootfsSetup.HostRootStaging)) is { } hidden)
+            throw new ContainerError($"bind source {hidden.Source}: {RootfsSetup.HostRootStaging} is hidden when the rootfs is the host's root; use --rootfs");
 
         return new RunSpec
         {
@@ -51,6 +59,8 @@ public sealed partial record RunOptions
             Hostname = hostname,
             Rootfs = rootfs,
             ReadonlyRootfs = Readonly,
+            Mounts = mounts,
+            Init = Init,
             Command = Command,
             Env = BuildEnv(hostname, home, hostEnv),
             Workdir = workdir,
@@ -87,6 +97,9 @@ public sealed partial record RunOptions
         }
         return network;
     }
+
+    static bool IsUnder(string path, string directory) =>
+        path == directory || path.StartsWith(directory + "/", StringComparison.Ordinal);
 
     static string? ResolveRootfs(string? rootfs)
     {

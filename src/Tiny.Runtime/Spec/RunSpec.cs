@@ -1,4 +1,5 @@
 using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Security;
 
 namespace Tiny.Runtime.Spec;
@@ -16,7 +17,11 @@ public sealed record RunSpec
     /// <summary>The root file system directory; null means the host's own root, read-only.</summary>
     public string? Rootfs { get; init; }
     public bool ReadonlyRootfs { get; init; }
+    /// <summary>Volumes, tmpfs and other mounts, made in this order after the rootfs's own.</summary>
+    public IReadOnlyList<MountRequest> Mounts { get; init; } = [];
     public required IReadOnlyList<string> Command { get; init; }
+    /// <summary>Run tiny's own init as PID 1 (<see cref="Plan.RunAsInit"/>) instead of the command.</summary>
+    public bool Init { get; init; }
     public required IReadOnlyList<string> Env { get; init; }
     public string Workdir { get; init; } = "/";
     public uint Uid { get; init; }

@@ -96,7 +96,7 @@ public class LifecycleTests
     [Test]
     public async Task Verbose_logs_each_step_with_a_timestamp_on_stderr()
     {
-        var result = await Tiny.Sh("true", "-v", "--memory", "64M");
+        var result = await Tiny.Sh("true", "--verbose", "--memory", "64M");
         await Assert.That(result.ExitCode).IsEqualTo(0);
         var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         await Assert.That(lines).Contains(l => l.Contains("INFO setting memory.") && l.Contains("to 67108864"));

@@ -150,4 +150,16 @@ public class ContainerPlanTests
         await Assert.That(ContainerPlan.ExecCandidates("./run.sh", [])).IsEquivalentTo(["./run.sh"], CollectionOrdering.Matching);
         await Assert.That(ContainerPlan.ExecCandidates("x", ["PATH=/a/:"])).IsEquivalentTo(["/a/x", "./x"], CollectionOrdering.Matching);
     }
+
+    [Test]
+    public async Task With_init_pid_1_forks_after_all_setup_and_the_command_alone_loads_seccomp_and_execs()
+    {
+        var plan = Build(Spec() with { Init = true }, seccomp: new byte[16]);
+        var init = IndexOf<RunAsInit>(plan);
+        await Assert.That(plan.Steps[init]).IsEqualTo(new RunAsInit(FirstFdToClose: 3));
+        await Assert.That(init).IsEqualTo(IndexOf<CloseFdsOnExec>(plan) + 1);
+        await Assert.That(plan.Steps.Skip(init + 1).Select(s => s.GetType().Name))
+            .IsEquivalentTo([nameof(LoadSeccompFilter), nameof(Exec)], CollectionOrdering.Matching);
+        await Assert.That(Build(Spec()).Steps.OfType<RunAsInit>()).IsEmpty();
+    }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Tiny.Runtime.Launch;
+using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Plan;
 
 namespace Tiny.Tests.Unit.Run;
@@ -71,6 +72,20 @@ public class NativePlanTests
         using var native = new NativePlan([new OpenTerminal(11, Rows: 30, Columns: 100), new MakeFile("/r/etc/hosts", 0x1a4)], errorFd: 4);
         var steps = native.Plan->Steps;
         return (steps[0], steps[1]);
+    }
+
+    [Test]
+    public async Task A_mount_in_the_root_carries_the_destinations_prefixes_and_its_flags()
+    {
+        await Assert.That(DecodeMountInRoot()).IsEqualTo("MountInRoot /rootfs data,data/x /srv/data bind null 5001 1 40000 1");
+    }
+
+    static unsafe string DecodeMountInRoot()
+    {
+        var request = new MountRequest("/data/x", "/srv/data", "bind", 0x5000 | 1, 0x40000, null);
+        using var native = new NativePlan([new MountInRoot("/rootfs", "/data/x", request with { Destination = "/ignored" }, CreateMissing: true)], errorFd: 4);
+        var s = native.Plan->Steps[0];
+        return $"{s.Op} {Utf8(s.A)} {string.Join(',', Strings(s.B))} {Utf8(s.C)} {Utf8(s.D)} {Utf8(s.E) ?? "null"} {s.F:x} {s.G:x} {s.H:x} {s.I}";
     }
 
     [Test]
