@@ -58,10 +58,6 @@ internal static unsafe class ChildProcess
                 return Check(Invoke(Nr.Mount, 0, s.A, 0, (long)(Mount.MS_REMOUNT | Mount.MS_BIND | Mount.MS_RDONLY), 0));
             case Op.MakeDirectory:
                 return Invoke(Nr.Mkdir, s.A, s.B) == 0 || LastErrno == Errno.EEXIST ? 0 : LastErrno;
-            // mknod(2) with S_IFREG makes an empty file and, unlike open(O_CREAT), never follows a
-            // symlink at the last component.
-            case Op.MakeFile:
-                return Invoke(Nr.Mknod, s.A, s.B, 0) == 0 || LastErrno == Errno.EEXIST ? 0 : LastErrno;
             case Op.OpenTerminal: return OpenTerminal(s.A, s.B);
             case Op.MakeCharDevice: return Check(Invoke(Nr.Mknod, s.A, s.B, s.C));
             case Op.Symlink: return Check(Invoke(Nr.Symlink, s.A, s.B));

@@ -43,7 +43,7 @@ public sealed class ContainerLauncher(ILogger log)
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
                 terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default);
             var signalMask = Process.BlockAllSignals();
-            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileBinds ?? []);
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? []);
             using var native = new NativePlan(plan.Steps, errorWrite);
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
             var pid = Clone(plan.CloneFlags, native);

@@ -17,7 +17,7 @@ internal sealed unsafe class NativePlan : IDisposable
         MakeDirectory, MakeCharDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
-        MakeFile, OpenTerminal, MountInRoot, RunAsInit,
+        OpenTerminal, MountInRoot, RunAsInit,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -34,8 +34,6 @@ internal sealed unsafe class NativePlan : IDisposable
         public int ErrorFd;
         public Step* Steps;
     }
-
-    const uint RegularFile = 0x8000; // S_IFREG
 
     // Which of a step's fields hold arena offsets that become pointers.
     const int A = 1, B = 2, C = 4, D = 8, E = 16;
@@ -94,7 +92,6 @@ internal sealed unsafe class NativePlan : IDisposable
         ReadonlyPath s => (new() { Op = Op.ReadonlyPath, A = a.String(s.Path), B = (long)s.KeepFlags }, A),
         RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),
         MakeDirectory s => (new() { Op = Op.MakeDirectory, A = a.String(s.Path), B = s.Mode }, A),
-        MakeFile s => (new() { Op = Op.MakeFile, A = a.String(s.Path), B = RegularFile | s.Mode }, A),
         OpenTerminal s => (new() { Op = Op.OpenTerminal, A = s.SocketFd, B = s.Rows | (long)s.Columns << 16 }, 0),
         MakeCharDevice s => (new() { Op = Op.MakeCharDevice, A = a.String(s.Path), B = s.Mode, C = (long)MakeDev(s.Major, s.Minor) }, A),
         Symlink s => (new() { Op = Op.Symlink, A = a.String(s.Target), B = a.String(s.LinkPath) }, A | B),

@@ -32,10 +32,8 @@ public static class RootfsSetup
 
     /// <param name="rootfs">The rootfs directory (absolute, resolved), or null for the host's root.</param>
     /// <param name="readonlyRootfs">Remount the root read-only after pivot_root (always for the host's root).</param>
-    /// <param name="fileBinds">Host files bound over files of the container (created empty when missing).</param>
-    /// <param name="mounts">Mounts made in this order inside the root after /dev and the file binds; mount points are created only in a rootfs, never in the host's root.</param>
-    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs,
-        IReadOnlyList<(string HostPath, string ContainerPath)> fileBinds, IReadOnlyList<MountRequest> mounts)
+    /// <param name="mounts">Mounts made in this order inside the root after /dev; mount points are created only in a rootfs, never in the host's root.</param>
+    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
 
@@ -60,12 +58,6 @@ public static class RootfsSetup
         yield return new MountStep("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         yield return new MountStep("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         foreach (var step in DevSteps(root + "/dev")) yield return step;
-        foreach (var (hostPath, containerPath) in fileBinds)
-        {
-            yield return new MakeDirectory(root + Path.GetDirectoryName(containerPath), 0x1ed);
-            yield return new MakeFile(root + containerPath, 0x1a4 /* 644 */);
-            yield return new MountStep(hostPath, root + containerPath, null, MS_BIND);
-        }
         foreach (var request in requests)
             yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
 

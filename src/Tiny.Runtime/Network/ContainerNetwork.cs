@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Tiny.Interop;
+using Tiny.Runtime.Mounts;
 
 namespace Tiny.Runtime.Network;
 
@@ -48,7 +49,8 @@ public sealed class ContainerNetwork : IDisposable
     /// <summary>The host end of the veth pair: "tiny" and the start of the container id.</summary>
     public string HostLink { get; }
     public IReadOnlyList<PortMapping> Ports { get; }
-    public IReadOnlyList<(string HostPath, string ContainerPath)> FileBinds { get; }
+    /// <summary>The generated /etc/hosts, /etc/hostname and /etc/resolv.conf, bound over the container's.</summary>
+    public IReadOnlyList<MountRequest> FileMounts { get; }
 
     ContainerNetwork(NetworkSettings settings, ILogger log, NetlinkSocket route, NetlinkSocket netfilter, string containerId,
         Ipv4Subnet subnet, IPAddress address, int bridgeIndex, int mtu, IReadOnlyList<PortMapping> ports)
@@ -66,8 +68,8 @@ public sealed class ContainerNetwork : IDisposable
         HostLink = HostLinkOf(containerId);
         Ports = ports;
         var files = settings.FilesOf(containerId);
-        FileBinds = [(Path.Combine(files, "hosts"), "/etc/hosts"), (Path.Combine(files, "hostname"), "/etc/hostname"),
-            (Path.Combine(files, "resolv.conf"), "/etc/resolv.conf")];
+        FileMounts = new[] { "hosts", "hostname", "resolv.conf" }
+            .Select(name => new MountRequest("/etc/" + name, Path.Combine(files, name), "bind", Mount.MS_BIND, 0, null)).ToArray();
     }
 
     public static ContainerNetwork Prepare(NetworkRequest request, ILogger log) =>
@@ -276,9 +278,9 @@ public sealed class ContainerNetwork : IDisposable
     {
         var directory = settings.FilesOf(ContainerId);
         Directory.CreateDirectory(directory);
-        File.WriteAllText(FileBinds[0].HostPath, ContainerFiles.Hosts(hostname, Address));
-        File.WriteAllText(FileBinds[1].HostPath, ContainerFiles.Hostname(hostname));
-        File.WriteAllText(FileBinds[2].HostPath, ContainerFiles.ResolvConf(ContainerFiles.HostResolvConf(), out var nameservers));
+        File.WriteAllText(FileMounts[0].Source!, ContainerFiles.Hosts(hostname, Address));
+        File.WriteAllText(FileMounts[1].Source!, ContainerFiles.Hostname(hostname));
+        File.WriteAllText(FileMounts[2].Source!, ContainerFiles.ResolvConf(ContainerFiles.HostResolvConf(), out var nameservers));
         if (nameservers == 0)
             log.LogInformation("no nameserver for the container: the host's are all on loopback, which the container cannot reach");
     }

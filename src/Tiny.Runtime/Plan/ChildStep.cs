@@ -70,12 +70,6 @@ public sealed record MakeDirectory(string Path, uint Mode) : ChildStep
     public override string Describe() => $"create directory {Path}";
 }
 
-/// <summary>An empty regular file to mount over, unless something is there already.</summary>
-public sealed record MakeFile(string Path, uint Mode) : ChildStep
-{
-    public override string Describe() => $"create file {Path}";
-}
-
 /// <summary>A pseudoterminal from the container's devpts: the child becomes a session leader with the
 /// peer as its controlling terminal and stdio, and sends the master to the parent over
 /// <paramref name="SocketFd"/> (SCM_RIGHTS). <paramref name="Rows"/> x <paramref name="Columns"/> is the

@@ -18,9 +18,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// <param name="seccomp">The seccomp program to load last, or null for unconfined.</param>
     /// <param name="signalMask">The signal mask to restore before exec.</param>
     /// <param name="lastCap">The kernel's highest capability number (/proc/sys/kernel/cap_last_cap).</param>
-    /// <param name="fileBinds">Host files to bind over container paths (the bridge network's /etc files).</param>
+    /// <param name="networkMounts">The network's files to bind over the container's (/etc/hosts...), before the spec's mounts.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        IReadOnlyList<(string HostPath, string ContainerPath)> fileBinds)
+        IReadOnlyList<MountRequest> networkMounts)
     {
         var flags = Namespace.CLONE_NEWNS | Namespace.CLONE_NEWUTS | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWPID;
         if (spec.Network != NetworkMode.Host) flags |= Namespace.CLONE_NEWNET;
@@ -38,7 +38,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             new Unshare(Namespace.CLONE_NEWCGROUP),
             new SetUmask(0),
         ];
-        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, fileBinds, spec.Mounts));
+        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts]));
         steps.Add(new SetHostname(spec.Hostname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None) steps.Add(new BringLoopbackUp());

@@ -25,13 +25,13 @@ public class ContainerNetworkTests
         await Assert.That(TestNetwork.InNamespace(pid, "ip", "-o", "link", "show", "lo").Output).Contains("UP");
         await Assert.That(TestNetwork.Pings(pid, network.Gateway.ToString())).IsTrue();
         await Assert.That(test.Rules()).Contains($"ip saddr {test.Subnet} oifname != \"{test.Settings.Bridge}\" masquerade comment \"masquerade {test.Subnet}\"");
-        await Assert.That(File.ReadAllText(network.FileBinds[0].HostPath)).Contains($"{network.Address}\tbox");
+        await Assert.That(File.ReadAllText(network.FileMounts[0].Source!)).Contains($"{network.Address}\tbox");
 
         network.Dispose();
         await Assert.That(test.Links()).DoesNotContain(network.HostLink);
         await Assert.That(test.Rules()).DoesNotContain(network.ContainerId);
         await Assert.That(test.Leases()).IsEmpty();
-        await Assert.That(Directory.Exists(Path.GetDirectoryName(network.FileBinds[0].HostPath))).IsFalse();
+        await Assert.That(Directory.Exists(Path.GetDirectoryName(network.FileMounts[0].Source!))).IsFalse();
     }
 
     [Test]

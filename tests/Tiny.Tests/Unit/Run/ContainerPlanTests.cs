@@ -1,4 +1,5 @@
 using Tiny.Interop;
+using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Plan;
 using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
@@ -15,8 +16,8 @@ public class ContainerPlanTests
         Env = ["PATH=/usr/bin:/bin", "HOME=/root"], Network = network, Uid = 1000, Gid = 100, AdditionalGids = [100, 7],
     };
 
-    static ContainerPlan Build(RunSpec spec, byte[]? seccomp = null, IReadOnlyList<(string, string)>? fileBinds = null) =>
-        ContainerPlan.Build(spec, Channel, seccomp, signalMask: 0, lastCap: 40, fileBinds ?? []);
+    static ContainerPlan Build(RunSpec spec, byte[]? seccomp = null, IReadOnlyList<MountRequest>? networkMounts = null) =>
+        ContainerPlan.Build(spec, Channel, seccomp, signalMask: 0, lastCap: 40, networkMounts ?? []);
 
     static int IndexOf<T>(ContainerPlan plan, Func<T, bool>? match = null) where T : ChildStep =>
         plan.Steps.Select((s, i) => (s, i)).First(p => p.s is T t && (match is null || match(t))).i;
@@ -45,14 +46,14 @@ public class ContainerPlanTests
     [Test]
     public async Task A_bridge_network_gets_a_namespace_whose_lo_the_parent_brings_up_and_its_etc_files_bound_before_pivot()
     {
-        var plan = Build(Spec(network: NetworkMode.Bridge), fileBinds: [("/run/tiny/net/containers/c1/hosts", "/etc/hosts")]);
+        var hosts = new MountRequest("/etc/hosts", "/run/tiny/net/containers/c1/hosts", "bind", Mount.MS_BIND, 0, null);
+        var volume = new MountRequest("/data", "/srv/data", "bind", Mount.MS_BIND | Mount.MS_REC, 0, null);
+        var plan = Build(Spec(network: NetworkMode.Bridge) with { Mounts = [volume] }, networkMounts: [hosts]);
         await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWNET).IsEqualTo(Namespace.CLONE_NEWNET);
         await Assert.That(plan.Steps.OfType<BringLoopbackUp>()).IsEmpty();
-        var bind = IndexOf<MountStep>(plan, m => m.Target == "/srv/rootfs/etc/hosts");
-        await Assert.That(plan.Steps[bind]).IsEqualTo(new MountStep("/run/tiny/net/containers/c1/hosts", "/srv/rootfs/etc/hosts", null, Mount.MS_BIND));
-        await Assert.That(plan.Steps[bind - 1]).IsEqualTo(new MakeFile("/srv/rootfs/etc/hosts", 0x1a4));
-        await Assert.That(plan.Steps[bind - 2]).IsEqualTo(new MakeDirectory("/srv/rootfs/etc", 0x1ed));
-        await Assert.That(bind).IsLessThan(IndexOf<PivotRoot>(plan));
+        // Resolved inside the rootfs like any mount (MountInRoot), before the spec's own mounts.
+        await Assert.That(plan.Steps.OfType<MountInRoot>().Select(m => m.Mount)).IsEquivalentTo([hosts, volume], CollectionOrdering.Matching);
+        await Assert.That(IndexOf<MountInRoot>(plan)).IsLessThan(IndexOf<PivotRoot>(plan));
     }
 
     [Test]

@@ -16,7 +16,7 @@ public class MountRequestTests
     static IReadOnlyList<ChildStep> Steps(string? rootfs, params MountRequest[] mounts) => ContainerPlan.Build(new RunSpec
     {
         Id = "c1", Hostname = "box", Rootfs = rootfs, Command = ["true"], Env = [], Mounts = mounts,
-    }, Channel, seccomp: null, signalMask: 0, lastCap: 40, fileBinds: []).Steps;
+    }, Channel, seccomp: null, signalMask: 0, lastCap: 40, networkMounts: []).Steps;
 
     [Test]
     public async Task Mounts_are_made_in_order_inside_the_rootfs_after_dev_and_before_pivot_root()
