@@ -157,7 +157,7 @@ public sealed class ContainerLauncher(ILogger log)
     }
 
     static int ReadLastCapability() =>
-        int.TryParse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").AsSpan().Trim(), out var last)
+        int.TryParse(FileDescriptor.ReadAllText("/proc/sys/kernel/cap_last_cap").AsSpan().Trim(), out var last)
             ? last
             : Security.CapabilitySet.Last;
 }
