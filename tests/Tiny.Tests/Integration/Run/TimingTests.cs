@@ -35,7 +35,7 @@ public class TimingTests
     [Test]
     public async Task The_environment_variable_turns_timing_on_and_a_failed_setup_is_timed_too()
     {
-        var result = await Tiny.Exec("/usr/bin/env", ["TINY_TIMING=1", Tiny.Binary, "run", "--rootfs", BusyboxRootfs.Path, "--", "/bin/nope"]);
+        var result = await Tiny.Exec("/usr/bin/env", ["TINY_TIMING=1", Tiny.Binary, "run", "--net", "none", "--rootfs", BusyboxRootfs.Path, "--", "/bin/nope"]);
         await Assert.That(result.ExitCode).IsEqualTo(127);
         var phases = Phases(result.Stderr);
         await Assert.That(phases.Keys).Contains("failure report");
