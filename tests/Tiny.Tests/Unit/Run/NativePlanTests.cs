@@ -59,19 +59,20 @@ public class NativePlanTests
     [Test]
     public async Task A_terminal_carries_its_socket_and_a_struct_winsize_and_a_file_its_regular_type()
     {
-        var (terminal, file) = DecodeTerminalAndFile();
-        await Assert.That(terminal.A).IsEqualTo(11L);
+        var (socket, size, path, mode) = DecodeTerminalAndFile();
+        await Assert.That(socket).IsEqualTo(11L);
         // struct winsize { u16 ws_row, ws_col, ws_xpixel, ws_ypixel } read as one little-endian long.
-        await Assert.That(terminal.B).IsEqualTo(30L | 100L << 16);
-        await Assert.That(Utf8(file.A)).IsEqualTo("/r/etc/hosts");
-        await Assert.That(file.B).IsEqualTo(0x81a4L);
+        await Assert.That(size).IsEqualTo(30L | 100L << 16);
+        await Assert.That(path).IsEqualTo("/r/etc/hosts");
+        await Assert.That(mode).IsEqualTo(0x81a4L);
     }
 
-    static unsafe (NativePlan.Step, NativePlan.Step) DecodeTerminalAndFile()
+    // Decoded while the plan is alive: its strings live in the plan's native block.
+    static unsafe (long Socket, long Size, string? Path, long Mode) DecodeTerminalAndFile()
     {
         using var native = new NativePlan([new OpenTerminal(11, Rows: 30, Columns: 100), new MakeFile("/r/etc/hosts", 0x1a4)], errorFd: 4);
         var steps = native.Plan->Steps;
-        return (steps[0], steps[1]);
+        return (steps[0].A, steps[0].B, Utf8(steps[1].A), steps[1].B);
     }
 
     [Test]
