@@ -137,6 +137,26 @@ public static unsafe partial class FileDescriptor
         return 0;
     }
 
+    /// <summary>
+    /// A small file's text with open, read and close only (File.ReadAllText also stats and flock(2)s it): for
+    /// /proc and /sys values.
+    /// </summary>
+    public static string ReadAllText(string path)
+    {
+        var fd = Open(path, O_RDONLY);
+        try
+        {
+            var buffer = new byte[4096];
+            var length = 0;
+            while ((length += ReadFully(fd, buffer.AsSpan(length))) == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+        }
+        finally
+        {
+            Close(fd);
+        }
+    }
+
     public static void WriteAll(int fd, ReadOnlySpan<byte> data)
     {
         var errno = TryWriteAll(fd, data);

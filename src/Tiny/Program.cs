@@ -2,9 +2,10 @@ using ConsoleAppFramework;
 using Tiny;
 using Tiny.Runtime.Spec;
 
+ReportErrors.Install();
+ConsoleApp.Version = ConsoleApp.TinyVersion;
+ConsoleApp.Log = StandardOutput.WriteLine;
 var app = ConsoleApp.Create();
-app.UseFilter<ReportErrors>();
-ConsoleApp.LogError = ReportErrors.UsageError;
 app.Add<RunCommand>();
 app.Add<NetworkCommands>("network");
 app.Add<SeccompCommands>("seccomp");

@@ -4,43 +4,37 @@ using Tiny.Runtime;
 
 namespace Tiny;
 
-/// <summary>Every failure ends as one line on stderr, <c>tiny: ...</c>, and a distinct exit code; never a stack trace.</summary>
-internal sealed class ReportErrors(ConsoleAppFilter next) : ConsoleAppFilter(next)
+/// <summary>
+/// Every failure ends as one line on stderr, <c>tiny: ...</c>, and a distinct exit code; never a stack trace.
+/// Commands run synchronously on the main thread (no ConsoleAppFramework filter: a filter runs the command through
+/// Task.Run, which starts the thread pool), so ConsoleAppFramework catches what a command throws and hands
+/// <see cref="Report"/> only its text: bad arguments as the message, anything else as <c>Exception.ToString()</c>.
+/// The exceptions thrown meanwhile are kept so that the text can be traced back to the exception it came from.
+/// </summary>
+internal static class ReportErrors
 {
-    static bool _usageError;
+    static readonly List<Exception> Thrown = [];
+    static int? _exitCode;
 
-    public override async Task InvokeAsync(ConsoleAppContext context, CancellationToken cancellationToken)
+    public static void Install()
     {
-        try
-        {
-            await Next.InvokeAsync(context, cancellationToken);
-        }
-        catch (ContainerError e)
-        {
-            Fail(e.Message, e.ExitCode);
-        }
-        catch (SyscallException e)
-        {
-            Fail(e.Message, ContainerError.RuntimeFailure);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Fail(e.Message, ContainerError.RuntimeFailure);
-        }
+        AppDomain.CurrentDomain.FirstChanceException += (_, e) => Thrown.Add(e.Exception);
+        ConsoleApp.LogError = Report;
     }
 
-    static void Fail(string message, int exitCode)
+    static void Report(string text)
     {
+        var thrown = Thrown.LastOrDefault(e => e.ToString() == text);
+        var (message, exitCode) = thrown switch
+        {
+            ContainerError e => (e.Message, e.ExitCode),
+            SyscallException or IOException or UnauthorizedAccessException => (thrown.Message, ContainerError.RuntimeFailure),
+            // Bad arguments (ConsoleAppFramework's own message; exit 125 as Docker does, not its 1), or a bug.
+            _ => (text, ContainerError.RuntimeFailure),
+        };
         Console.Error.WriteLine($"tiny: {message}");
-        Environment.ExitCode = exitCode;
+        _exitCode = exitCode;
     }
 
-    /// <summary>ConsoleAppFramework reports bad arguments here (exit 1 by its convention); tiny uses 125 as Docker does.</summary>
-    public static void UsageError(string message)
-    {
-        _usageError = true;
-        Console.Error.WriteLine($"tiny: {message}");
-    }
-
-    public static int ExitCode() => _usageError ? ContainerError.RuntimeFailure : Environment.ExitCode;
+    public static int ExitCode() => _exitCode ?? Environment.ExitCode;
 }

@@ -10,7 +10,7 @@ namespace Tiny;
 internal sealed class RunCommand
 {
     public static readonly CommandSyntax Syntax = new("run",
-        Flags: ["--readonly", "--init", "--verbose", "-t", "--tty", "-i", "--interactive", "-h", "--help"],
+        Flags: ["--readonly", "--init", "--verbose", "-t", "--tty", "-i", "--interactive", "--timing", "-h", "--help"],
         Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"], ["-v", "--volume"], ["--tmpfs"], ["--mount"]],
         HasCommandOperand: true);
 
@@ -40,13 +40,15 @@ internal sealed class RunCommand
     /// <param name="mount">type=bind|tmpfs,source=HOST,target=PATH[,readonly][,tmpfs-size=N][,tmpfs-mode=M] as Docker's --mount (repeatable).</param>
     /// <param name="init">Run a minimal init as PID 1 that forwards signals to the command and reaps orphans.</param>
     /// <param name="verbose">Log each setup step to stderr.</param>
+    /// <param name="timing">Print each launch phase's microseconds to stderr after the run (or set TINY_TIMING=1).</param>
     public int Run(ConsoleAppContext context, string? rootfs = null, string? name = null, string? hostname = null,
         string? user = null, string? env = null, string? workdir = null, bool @readonly = false, string? memory = null,
         string? cpus = null, int? cpuWeight = null, long? pids = null, string? capAdd = null, string? capDrop = null,
         string? net = null, string? subnet = null, string? ip = null, string? publish = null, string? seccomp = null,
         string? volume = null, string? tmpfs = null, string? mount = null, bool init = false,
-        bool tty = false, bool interactive = false, bool verbose = false)
+        bool tty = false, bool interactive = false, bool verbose = false, bool timing = false)
     {
+        var launchTiming = timing || Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
         var options = new RunOptions
         {
             Rootfs = rootfs, Name = name, Hostname = hostname, User = user, Env = CommandSyntax.Split(env),
@@ -57,11 +59,21 @@ internal sealed class RunCommand
             Init = init,
             Command = context.EscapedArguments.ToArray(),
         };
-        var asRoot = Interop.Process.GetEffectiveUserId() == 0;
-        var spec = options.ToSpec(Environment.GetEnvironmentVariable, asRoot);
-        using var logging = Logging.Create(verbose);
-        var log = logging.CreateLogger("tiny");
-        if (net is null && !asRoot) log.ZLogInformation($"network: none (a bridge needs root)");
-        return new ContainerLauncher(log).Run(spec, SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities));
+        try
+        {
+            var asRoot = Interop.Process.GetEffectiveUserId() == 0;
+            var spec = options.ToSpec(Environment.GetEnvironmentVariable, asRoot);
+            launchTiming?.Mark("parse/spec");
+            var seccompProgram = SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities);
+            launchTiming?.Mark("seccomp program");
+            using var logging = Logging.Create(verbose);
+            var log = logging.CreateLogger("tiny");
+            if (net is null && !asRoot) log.ZLogInformation($"network: none (a bridge needs root)");
+            return new ContainerLauncher(log) { Timing = launchTiming }.Run(spec, seccompProgram);
+        }
+        finally
+        {
+            if (launchTiming is not null) Console.Error.Write(launchTiming.Format());
+        }
     }
 }

@@ -71,7 +71,7 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
         string mountRoot = MountRoot, string? procSelfCgroup = null)
     {
         fs ??= KernelCgroupFileSystem.Instance;
-        var membership = procSelfCgroup ?? File.ReadAllText("/proc/self/cgroup");
+        var membership = procSelfCgroup ?? FileDescriptor.ReadAllText("/proc/self/cgroup");
         var dirName = "tiny-" + name;
         return DetectLayout(mountRoot) switch
         {

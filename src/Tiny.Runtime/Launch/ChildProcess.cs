@@ -24,6 +24,7 @@ internal static unsafe class ChildProcess
         for (var i = 0; i < plan->StepCount; i++)
         {
             var errno = Execute(ref plan->Steps[i]);
+            if (plan->StepEnds != null) plan->StepEnds[i] = MonotonicNanoseconds();
             if (errno == 0) continue;
             if (errno < 0) Invoke(Nr.ExitGroup, SetupFailed);
             report[0] = i;
@@ -95,6 +96,14 @@ internal static unsafe class ChildProcess
     }
 
     const long CloseRangeCloexec = 1 << 2;
+
+    [SkipLocalsInit]
+    static long MonotonicNanoseconds()
+    {
+        long* timespec = stackalloc long[2];
+        Invoke(Nr.ClockGettime, Clock.CLOCK_MONOTONIC, (long)timespec);
+        return timespec[0] * 1_000_000_000 + timespec[1];
+    }
 
     static int Check(long result) => result < 0 ? LastErrno : 0;
 

@@ -24,6 +24,9 @@ public sealed class ContainerLauncher(ILogger log)
     int _pendingSignal;
     TerminalSession? _terminal;
 
+    /// <summary>Set to have each phase of the launch timed (<c>tiny run --timing</c>).</summary>
+    public LaunchTiming? Timing { get; init; }
+
     public int Run(RunSpec spec, byte[]? seccomp)
     {
         if (Process.GetEffectiveUserId() != 0)
@@ -33,6 +36,7 @@ public sealed class ContainerLauncher(ILogger log)
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
+        if (network is not null) Timing?.Mark("network prepare");
         using var terminal = _terminal = spec.Tty ? new TerminalSession(spec.Interactive) : null;
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
@@ -43,10 +47,13 @@ public sealed class ContainerLauncher(ILogger log)
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
                 terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default);
             var signalMask = Process.BlockAllSignals();
+            Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? []);
-            using var native = new NativePlan(plan.Steps, errorWrite);
+            using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
+            Timing?.Mark("plan + native layout");
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
             var pid = Clone(plan.CloneFlags, native);
+            Timing?.Mark("clone");
             Process.SetSignalMask(signalMask);
             FileDescriptor.Close(syncRead);
             FileDescriptor.Close(errorWrite);
@@ -63,7 +70,9 @@ public sealed class ContainerLauncher(ILogger log)
                 cgroupCreated = true;
                 cgroup.Create(spec.Limits);
                 cgroup.Join(pid);
+                Timing?.Mark("cgroup create + join");
                 network?.Attach(pid);
+                if (network is not null) Timing?.Mark("network attach");
             }
             catch
             {
@@ -78,6 +87,8 @@ public sealed class ContainerLauncher(ILogger log)
 
             Span<int> report = stackalloc int[2];
             var reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
+            Timing?.AddChildSteps(plan.Steps, native.StepEnds);
+            Timing?.Mark(reported == 8 ? "failure report" : "exec");
             if (reported == 8)
             {
                 Process.WaitForExit(pid);
@@ -90,6 +101,7 @@ public sealed class ContainerLauncher(ILogger log)
                 terminal.CopyUntilExit(pid);
             }
             var status = Process.WaitForExit(pid);
+            Timing?.Mark("container run");
             var exitCode = Process.ExitCodeOf(status);
             log.ZLogInformation($"container {spec.Id} exited with {exitCode}");
             return exitCode;
@@ -100,6 +112,7 @@ public sealed class ContainerLauncher(ILogger log)
             if (cgroupCreated) cgroup.Remove();
             foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite }) FileDescriptor.Close(fd);
             foreach (var registration in registrations) registration.Dispose();
+            Timing?.Mark("cleanup");
         }
     }
 
@@ -144,7 +157,7 @@ public sealed class ContainerLauncher(ILogger log)
     }
 
     static int ReadLastCapability() =>
-        int.TryParse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").AsSpan().Trim(), out var last)
+        int.TryParse(FileDescriptor.ReadAllText("/proc/sys/kernel/cap_last_cap").AsSpan().Trim(), out var last)
             ? last
             : Security.CapabilitySet.Last;
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Tiny.Interop;
 using Tiny.Runtime.Plan;
 
 namespace Tiny.Runtime.Launch;
@@ -33,6 +34,8 @@ internal sealed unsafe class NativePlan : IDisposable
         public int StepCount;
         public int ErrorFd;
         public Step* Steps;
+        /// <summary>Null, or where the child stores each step's end (CLOCK_MONOTONIC nanoseconds) for --timing.</summary>
+        public long* StepEnds;
     }
 
     // Which of a step's fields hold arena offsets that become pointers.
@@ -41,7 +44,13 @@ internal sealed unsafe class NativePlan : IDisposable
     readonly byte* _block;
     public Header* Plan => (Header*)_block;
 
-    public NativePlan(IReadOnlyList<ChildStep> steps, int errorFd)
+    /// <summary>The child's step end times, 0 for steps it has not finished; empty unless asked for.</summary>
+    public ReadOnlySpan<long> StepEnds => new(Plan->StepEnds, Plan->StepEnds == null ? 0 : Plan->StepCount);
+
+    /// <param name="steps">The child's steps.</param>
+    /// <param name="errorFd">The pipe end the child reports a failed step on.</param>
+    /// <param name="recordStepEnds">Give the child shared memory to time its steps in (see <see cref="StepEnds"/>).</param>
+    public NativePlan(IReadOnlyList<ChildStep> steps, int errorFd, bool recordStepEnds = false)
     {
         var arena = new Arena();
         var records = new (Step Step, int Pointers)[steps.Count];
@@ -54,13 +63,20 @@ internal sealed unsafe class NativePlan : IDisposable
         header->StepCount = records.Length;
         header->ErrorFd = errorFd;
         header->Steps = (Step*)(_block + stepsOffset);
+        if (recordStepEnds) header->StepEnds = (long*)SharedMemory.Map(StepEndsLength(records.Length));
         var arenaBase = _block + arenaOffset;
         arena.CopyTo(arenaBase);
         for (var i = 0; i < records.Length; i++)
             header->Steps[i] = Relocate(records[i].Step, records[i].Pointers, (long)arenaBase);
     }
 
-    public void Dispose() => NativeMemory.Free(_block);
+    public void Dispose()
+    {
+        if (Plan->StepEnds != null) SharedMemory.Unmap(Plan->StepEnds, StepEndsLength(Plan->StepCount));
+        NativeMemory.Free(_block);
+    }
+
+    static nuint StepEndsLength(int stepCount) => (nuint)(stepCount * sizeof(long));
 
     static int Align(int n) => (n + 15) & ~15;
 

@@ -129,6 +129,7 @@ public class BridgeRunTests
                 $"ping -c1 -W2 {GatewayOf} >/dev/null && echo ok")));
             foreach (var run in runs)
             {
+                await Assert.That(run.Stderr).IsEmpty();
                 await Assert.That(run.ExitCode).IsEqualTo(0);
                 await Assert.That(run.Stdout).EndsWith("\nok\n");
             }

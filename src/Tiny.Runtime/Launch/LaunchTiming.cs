@@ -1,0 +1,75 @@
+using System.Text;
+using Tiny.Interop;
+using Tiny.Runtime.Plan;
+
+namespace Tiny.Runtime.Launch;
+
+/// <summary>
+/// Where <c>tiny run --timing</c> spends its time, as consecutive phases on the parent's CLOCK_MONOTONIC. The parent
+/// marks the end of each of its phases; the child's steps after it is released are read from the timestamps it left
+/// in shared memory (<see cref="NativePlan.StepEnds"/>) and summed per kind of step, so the phases add up to the total.
+/// </summary>
+public sealed class LaunchTiming(long start)
+{
+    readonly List<(string Name, long Nanoseconds)> _phases = [];
+    readonly long _start = start;
+    long _lastEnd = start;
+
+    public IReadOnlyList<(string Name, long Nanoseconds)> Phases => _phases;
+
+    public long Total => _lastEnd - _start;
+
+    public static LaunchTiming StartNow() => new(Clock.MonotonicNanoseconds());
+
+    /// <summary>Ends the current phase now.</summary>
+    public void Mark(string phase) => Mark(phase, Clock.MonotonicNanoseconds());
+
+    /// <summary>Ends the current phase at <paramref name="end"/> (nanoseconds on CLOCK_MONOTONIC).</summary>
+    public void Mark(string phase, long end)
+    {
+        Add(phase, end - _lastEnd);
+        _lastEnd = end;
+    }
+
+    /// <summary>
+    /// The child's phases from the parent's release to its last timestamp: the wake-up (until
+    /// <see cref="WaitForParent"/> returned), then each later step's time added to its kind's phase. A step the child
+    /// did not reach has no timestamp (0) and ends the list.
+    /// </summary>
+    public void AddChildSteps(IReadOnlyList<ChildStep> steps, ReadOnlySpan<long> stepEnds)
+    {
+        var released = steps.Select((step, index) => (step, index)).FirstOrDefault(s => s.step is WaitForParent).index;
+        for (var i = released; i < steps.Count && stepEnds[i] != 0; i++)
+            Mark(i == released ? "child wake-up" : PhaseOf(steps[i]), stepEnds[i]);
+    }
+
+    public static string PhaseOf(ChildStep step) => step switch
+    {
+        MountStep or MaskPath or ReadonlyPath or RemountReadonly or MakeDirectory or MakeCharDevice or Symlink => "child mounts",
+        PivotRoot => "child pivot_root",
+        DropBoundingSet or SetKeepCapabilities or SetGroups or SetGid or SetUid or SetCapabilities
+            or ClearAmbientCapabilities or SetNoNewPrivileges => "child caps + ids",
+        LoadSeccompFilter => "child seccomp load",
+        Exec => "exec",
+        _ => "child other setup",
+    };
+
+    /// <summary>One line per phase in microseconds, then the total.</summary>
+    public string Format()
+    {
+        var text = new StringBuilder("tiny timing (microseconds, parent's clock):\n");
+        foreach (var (name, nanoseconds) in _phases) Line(text, name, nanoseconds);
+        Line(text, "total", Total);
+        return text.ToString();
+    }
+
+    static void Line(StringBuilder text, string name, long nanoseconds) =>
+        text.Append("  ").Append(name.PadRight(24)).Append((nanoseconds / 1000.0).ToString("F1").PadLeft(10)).Append('\n');
+
+    void Add(string phase, long nanoseconds)
+    {
+        var index = _phases.FindIndex(p => p.Name == phase);
+        if (index < 0) _phases.Add((phase, nanoseconds));
+        else _phases[index] = (phase, _phases[index].Nanoseconds + nanoseconds);
+    }
+}
