@@ -16,6 +16,12 @@ public sealed class CgroupV1 : ContainerCgroup
 
     public override IReadOnlyList<string> Directories => [.. _dirs.Values];
 
+    // Writing "cgroup.procs" takes cgroup_threadgroup_rwsem for writing, and the rcu_sync of that
+    // percpu rwsem waits for an RCU grace period (5-15 ms here) unless a writer passed just before;
+    // "tasks" moves one thread without it (cgroup_attach_lock() in kernel/cgroup/cgroup.c). The
+    // child is a single thread, so moving that thread moves the process.
+    protected override string MembershipFile => "tasks";
+
     public override void Create(ResourceLimits limits)
     {
         foreach (var dir in _dirs.Values) MakeDirectory(dir);

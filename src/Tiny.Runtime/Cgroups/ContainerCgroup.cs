@@ -24,11 +24,14 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// <summary>Creates the directories and writes the limits.</summary>
     public abstract void Create(ResourceLimits limits);
 
-    /// <summary>Moves a process in.</summary>
+    /// <summary>Moves a process in; it must still have a single thread (the container's child does).</summary>
     public void Join(int pid)
     {
-        foreach (var dir in Directories) Write(dir, "cgroup.procs", pid.ToString());
+        foreach (var dir in Directories) Write(dir, MembershipFile, pid.ToString());
     }
+
+    /// <summary>The file that moves a process in when its pid is written.</summary>
+    protected virtual string MembershipFile => "cgroup.procs";
 
     /// <summary>Removes every directory that exists. The container's processes are gone by then, but the
     /// kernel may still be releasing them (rmdir gives EBUSY), so this retries briefly.</summary>
