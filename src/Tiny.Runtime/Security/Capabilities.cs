@@ -37,6 +37,17 @@ public readonly record struct CapabilitySet(ulong Mask)
 
     public static CapabilitySet All { get; } = new((1UL << (Last + 1)) - 1);
 
+    /// <summary>What `--cap-add ALL` gives: every capability in tiny's own bounding set (CapBnd in
+    /// /proc/self/status), since no process can gain one outside it (capabilities(7)), as podman does
+    /// for --privileged.</summary>
+    public static CapabilitySet Bounding()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("CapBnd:", StringComparison.Ordinal))
+                return new(ulong.Parse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber) & All.Mask);
+        return All;
+    }
+
     public static CapabilitySet Of(params ReadOnlySpan<Capability> caps)
     {
         ulong mask = 0;

@@ -136,7 +136,7 @@ public sealed partial record RunOptions
         foreach (var name in CapDrop)
             caps = IsAll(name) ? new CapabilitySet(0) : caps.Without(ParseCapability(name, "--cap-drop"));
         foreach (var name in CapAdd)
-            caps = IsAll(name) ? CapabilitySet.All : caps.With(ParseCapability(name, "--cap-add"));
+            caps = IsAll(name) ? CapabilitySet.Bounding() : caps.With(ParseCapability(name, "--cap-add"));
         return caps;
     }
 

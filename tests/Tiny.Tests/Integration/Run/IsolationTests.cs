@@ -54,6 +54,14 @@ public class IsolationTests
     }
 
     [Test]
+    public async Task Cap_add_all_gives_every_capability_tiny_itself_may_hold()
+    {
+        var result = await Tiny.Sh("grep -E '^Cap(Eff|Bnd)' /proc/self/status", "--cap-add", "ALL");
+        var bounding = File.ReadLines("/proc/self/status").Single(l => l.StartsWith("CapBnd:")).Split(':')[1].Trim();
+        await Assert.That(result.Stdout).IsEqualTo($"CapEff:\t{bounding}\nCapBnd:\t{bounding}\n");
+    }
+
+    [Test]
     public async Task Masked_paths_read_empty_and_proc_sys_is_read_only()
     {
         var result = await Tiny.Sh("cat /proc/keys /proc/timer_list /proc/sched_debug 2>/dev/null | wc -c; ls -A /sys/firmware /proc/scsi /proc/acpi 2>/dev/null | grep -v : | grep -c . ; echo x > /proc/sys/kernel/domainname && echo writable; grep ' /proc/sys ' /proc/self/mountinfo");

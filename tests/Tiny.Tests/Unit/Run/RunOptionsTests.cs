@@ -92,7 +92,8 @@ public class RunOptionsTests
         var spec = Spec(Minimal with { CapDrop = ["ALL"], CapAdd = ["net_admin", "CAP_KILL"] });
         await Assert.That(spec.Capabilities).IsEqualTo(CapabilitySet.Of(Capability.NetAdmin, Capability.Kill));
         var all = Spec(Minimal with { CapAdd = ["ALL"] });
-        await Assert.That(all.Capabilities).IsEqualTo(CapabilitySet.All);
+        await Assert.That(all.Capabilities).IsEqualTo(CapabilitySet.Bounding());
+        await Assert.That(all.Capabilities.Mask & CapabilitySet.DockerDefault.Mask).IsEqualTo(CapabilitySet.DockerDefault.Mask);
     }
 
     [Test]
