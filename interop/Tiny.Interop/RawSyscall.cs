@@ -37,7 +37,8 @@ public static class SyscallNumber
         Umask = 95, Setgroups = 116, Setresuid = 117, Setresgid = 119, Capget = 125, Capset = 126,
         RtSigtimedwait = 128, Mknod = 133, Prctl = 157, PivotRoot = 155, Mount = 165, Umount2 = 166, Sethostname = 170,
         ExitGroup = 231, Unshare = 272, Seccomp = 317, CloseRange = 436, Sendmsg = 46, Setsid = 112, Openat = 257,
-        Dup3 = 292, PidfdOpen = 434, Mkdirat = 258, Mknodat = 259, Newfstatat = 262, Openat2 = 437;
+        Dup3 = 292, PidfdOpen = 434, Mkdirat = 258, Mknodat = 259, Newfstatat = 262, Openat2 = 437, Getpid = 39,
+        Setpgid = 109;
     public const long ClockGettime = 228;
 
     public const long AtCurrentDirectory = -100;

@@ -7,7 +7,7 @@ namespace Tiny.Interop;
 public static unsafe partial class Terminal
 {
     public const uint TIOCSCTTY = 0x540E, TIOCGWINSZ = 0x5413, TIOCSWINSZ = 0x5414, TIOCSPTLCK = 0x40045431,
-        TIOCGPTPEER = 0x5441;
+        TIOCGPTPEER = 0x5441, TIOCSPGRP = 0x5410;
 
     public const int O_NOCTTY = 0x100;
 

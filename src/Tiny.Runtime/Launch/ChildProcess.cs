@@ -81,7 +81,7 @@ internal static unsafe class ChildProcess
             case Op.SetUmask: Invoke(Nr.Umask, s.A); return 0;
             case Op.ResetSignals: return ResetSignals((ulong)s.A);
             case Op.CloseFdsOnExec: return Check(Invoke(Nr.CloseRange, s.A, uint.MaxValue, CloseRangeCloexec));
-            case Op.RunAsInit: return RunAsInit(s.A);
+            case Op.RunAsInit: return RunAsInit(s.A, s.B != 0);
             case Op.LoadSeccompFilter:
             {
                 // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (seccomp(2))
@@ -329,7 +329,7 @@ internal static unsafe class ChildProcess
     /// the default action, which PID 1 would otherwise not get (signal(7), pid_namespaces(7)).
     /// </summary>
     [SkipLocalsInit]
-    static int RunAsInit(long firstFdToClose)
+    static int RunAsInit(long firstFdToClose, bool takeTerminal)
     {
         ulong all = ulong.MaxValue, old;
         if (Invoke(Nr.RtSigprocmask, SigSetmask, (long)&all, (long)&old, 8) < 0) return LastErrno;
@@ -340,7 +340,17 @@ internal static unsafe class ChildProcess
             Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8);
             return errno;
         }
-        if (command == 0) return Check(Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8));
+        if (command == 0)
+        {
+            if (takeTerminal)
+            {
+                // Still with every signal blocked: a background group may then set the terminal's
+                // foreground group without SIGTTOU stopping it (tcsetpgrp(3)).
+                var self = (int)Invoke(Nr.Getpid);
+                if (Invoke(Nr.Setpgid, 0, 0) < 0 || Invoke(Nr.Ioctl, 0, Terminal.TIOCSPGRP, (long)&self) < 0) return LastErrno;
+            }
+            return Check(Invoke(Nr.RtSigprocmask, SigSetmask, (long)&old, 0, 8));
+        }
 
         Invoke(Nr.CloseRange, firstFdToClose, uint.MaxValue, 0);
         Invoke(Nr.Prctl, Prctl.PR_SET_NAME, (long)InitName);

@@ -126,7 +126,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetUmask s => (new() { Op = Op.SetUmask, A = s.Mask }, 0),
         ResetSignals s => (new() { Op = Op.ResetSignals, A = (long)s.Mask }, 0),
         CloseFdsOnExec s => (new() { Op = Op.CloseFdsOnExec, A = s.FirstFd }, 0),
-        RunAsInit s => (new() { Op = Op.RunAsInit, A = s.FirstFdToClose }, 0),
+        RunAsInit s => (new() { Op = Op.RunAsInit, A = s.FirstFdToClose, B = s.TakeTerminal ? 1 : 0 }, 0),
         LoadSeccompFilter s => (new() { Op = Op.LoadSeccompFilter, A = s.Program.Length / 8, B = a.Bytes(s.Program) }, B),
         Exec s => (new() { Op = Op.Exec, A = a.StringArray(s.Candidates), B = a.StringArray(s.Argv), C = a.StringArray(s.Envp) }, A | B | C),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),

@@ -174,9 +174,11 @@ public sealed record CloseFdsOnExec(int FirstFd) : ChildStep
 /// Makes this process (PID 1 of the container) a minimal init: it forks, and the new process carries
 /// on with the remaining steps to exec the command; PID 1 closes its fds from <see cref="FirstFdToClose"/>
 /// up, forwards every signal it gets to the command, reaps every child, and exits with the command's
-/// status (128+N when signal N killed it).
+/// status (128+N when signal N killed it). With <see cref="TakeTerminal"/> the command gets a process
+/// group of its own, made the terminal's foreground group, so keys like ^C signal the command once,
+/// not PID 1 as well (as tini does).
 /// </summary>
-public sealed record RunAsInit(int FirstFdToClose) : ChildStep
+public sealed record RunAsInit(int FirstFdToClose, bool TakeTerminal = false) : ChildStep
 {
     public override string Describe() => "start the init process";
 }

@@ -57,7 +57,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetUmask(0x12 /* 022 */));
         steps.Add(new ResetSignals(signalMask));
         steps.Add(new CloseFdsOnExec(3));
-        if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3));
+        if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3, TakeTerminal: spec.Tty));
         if (seccomp is not null) steps.Add(new LoadSeccompFilter(seccomp));
         steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
         return new ContainerPlan(flags, steps);

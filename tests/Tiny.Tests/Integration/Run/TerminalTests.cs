@@ -53,6 +53,18 @@ public class TerminalTests
     }
 
     [Test]
+    public async Task With_init_the_command_is_the_terminals_foreground_group_so_ctrl_c_reaches_it_once()
+    {
+        // /proc/self/stat fields 5 and 8: the process group and the terminal's foreground group.
+        const string script = "trap 'echo got-int; exit 7' INT; set -- $(cat /proc/$$/stat); echo pgrp=$5 tpgid=$8; " +
+            "echo ready; while :; do sleep 0.05; done";
+        var result = await OnTerminal("wait ready\ntype \u0003", "run", "-it", "--init", "--net", "none",
+            "--rootfs", BusyboxRootfs.Path, "--", "/bin/sh", "-c", script);
+        await Assert.That(result.Stdout).Contains("pgrp=2 tpgid=2\nready\n").And.Contains("got-int\n")
+            .And.Contains("exit 7\nterminal restored True");
+    }
+
+    [Test]
     public async Task With_it_input_reaches_the_command_a_resize_follows_and_the_terminal_is_restored()
     {
         const string script = "stty size; echo ready; while [ \"$(stty size)\" = '30 100' ]; do sleep 0.05; done; " +

@@ -162,5 +162,6 @@ public class ContainerPlanTests
         await Assert.That(plan.Steps.Skip(init + 1).Select(s => s.GetType().Name))
             .IsEquivalentTo([nameof(LoadSeccompFilter), nameof(Exec)], CollectionOrdering.Matching);
         await Assert.That(Build(Spec()).Steps.OfType<RunAsInit>()).IsEmpty();
+        await Assert.That(Build(Spec() with { Init = true, Tty = true }).Steps.OfType<RunAsInit>().Single().TakeTerminal).IsTrue();
     }
 }
