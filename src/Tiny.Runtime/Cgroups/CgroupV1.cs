@@ -8,10 +8,13 @@ public sealed class CgroupV1 : ContainerCgroup
     static readonly string[] Controllers = ["memory", "cpu", "pids"];
     readonly Dictionary<string, string> _dirs = [];
 
+    /// <param name="name">The directory below the caller's cgroup, or an absolute path from each hierarchy's root.</param>
     public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name) : base(fs, log)
     {
         foreach (var controller in Controllers)
-            _dirs[controller] = $"{mountRoot}/{controller}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
+            _dirs[controller] = name.StartsWith('/')
+                ? $"{mountRoot}/{controller}{name}"
+                : $"{mountRoot}/{controller}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
     }
 
     public override IReadOnlyList<string> Directories => [.. _dirs.Values];
@@ -26,12 +29,11 @@ public sealed class CgroupV1 : ContainerCgroup
     {
         foreach (var dir in _dirs.Values) MakeDirectory(dir);
         if (limits.MemoryBytes is { } memory) Write(_dirs["memory"], "memory.limit_in_bytes", memory.ToString());
-        if (limits.CpuQuotaMicros is { } quota)
-        {
-            Write(_dirs["cpu"], "cpu.cfs_period_us", ResourceLimits.CpuPeriodMicros.ToString());
-            Write(_dirs["cpu"], "cpu.cfs_quota_us", quota.ToString());
-        }
+        if (limits.CpuQuotaMicros is not null || limits.CpuPeriod is not null)
+            Write(_dirs["cpu"], "cpu.cfs_period_us", limits.Period.ToString());
+        if (limits.CpuQuotaMicros is { } quota) Write(_dirs["cpu"], "cpu.cfs_quota_us", quota.ToString());
         if (limits.CpuWeight is { } weight) Write(_dirs["cpu"], "cpu.shares", ResourceLimits.SharesForWeight(weight).ToString());
+        if (limits.CpuShares is { } shares) Write(_dirs["cpu"], "cpu.shares", shares.ToString());
         if (limits.PidsMax is { } pids) Write(_dirs["pids"], "pids.max", pids.ToString());
     }
 

@@ -14,8 +14,10 @@ public sealed class CgroupV2(ICgroupFileSystem fs, ILogger log, string parentDir
         EnableControllers(limits);
         MakeDirectory(_dir);
         if (limits.MemoryBytes is { } memory) Write(_dir, "memory.max", memory.ToString());
-        if (limits.CpuQuotaMicros is { } quota) Write(_dir, "cpu.max", $"{quota} {ResourceLimits.CpuPeriodMicros}");
+        if (limits.CpuQuotaMicros is not null || limits.CpuPeriod is not null)
+            Write(_dir, "cpu.max", $"{limits.CpuQuotaMicros?.ToString() ?? "max"} {limits.Period}");
         if (limits.CpuWeight is { } weight) Write(_dir, "cpu.weight", weight.ToString());
+        if (limits.CpuShares is { } shares) Write(_dir, "cpu.weight", ResourceLimits.WeightForShares(shares).ToString());
         if (limits.PidsMax is { } pids) Write(_dir, "pids.max", pids.ToString());
     }
 
@@ -28,7 +30,7 @@ public sealed class CgroupV2(ICgroupFileSystem fs, ILogger log, string parentDir
     {
         List<string> needed = [];
         if (limits.MemoryBytes is not null) needed.Add("memory");
-        if (limits.CpuQuotaMicros is not null || limits.CpuWeight is not null) needed.Add("cpu");
+        if (limits.LimitsCpu) needed.Add("cpu");
         if (limits.PidsMax is not null) needed.Add("pids");
         if (needed.Count == 0) return;
 

@@ -35,17 +35,20 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
 
     /// <summary>Removes every directory that exists. The container's processes are gone by then, but the
     /// kernel may still be releasing them (rmdir gives EBUSY), so this retries briefly.</summary>
-    public void Remove()
+    public void Remove() => Remove(Directories, Fs, Log);
+
+    /// <summary>Removes a cgroup's directories, as <see cref="Remove()"/> does, given their paths (as a later command finds them).</summary>
+    public static void Remove(IEnumerable<string> directories, ICgroupFileSystem fs, ILogger log)
     {
-        foreach (var dir in Directories)
+        foreach (var dir in directories)
         {
-            var errno = Fs.TryRemoveDirectory(dir);
+            var errno = fs.TryRemoveDirectory(dir);
             for (var attempt = 0; errno == Errno.EBUSY && attempt < 200; attempt++)
             {
                 Thread.Sleep(1);
-                errno = Fs.TryRemoveDirectory(dir);
+                errno = fs.TryRemoveDirectory(dir);
             }
-            if (errno != 0) Log.ZLogWarning($"cgroup {dir} not removed: {Errno.Describe(errno)}");
+            if (errno != 0) log.ZLogWarning($"cgroup {dir} not removed: {Errno.Describe(errno)}");
         }
     }
 
@@ -70,17 +73,18 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     }
 
     /// <summary>The cgroup implementation for this host's layout, for a container of that name under the caller's cgroups.</summary>
+    /// <param name="cgroupsPath">An OCI linux.cgroupsPath instead of tiny-NAME: absolute paths are taken from each
+    /// hierarchy's root, relative ones from the caller's cgroup; the parent must exist.</param>
     public static ContainerCgroup ForContainer(string name, ILogger log, ICgroupFileSystem? fs = null,
-        string mountRoot = MountRoot, string? procSelfCgroup = null)
+        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null)
     {
         fs ??= KernelCgroupFileSystem.Instance;
         var membership = procSelfCgroup ?? FileDescriptor.ReadAllText("/proc/self/cgroup");
-        var dirName = "tiny-" + name;
-        return DetectLayout(mountRoot) switch
-        {
-            CgroupLayout.Unified => new CgroupV2(fs, log, $"{mountRoot}{CgroupV1.PathOf(membership, "")}", dirName),
-            _ => new CgroupV1(fs, log, mountRoot, membership, dirName),
-        };
+        var dirName = cgroupsPath?.TrimEnd('/') ?? "tiny-" + name;
+        if (DetectLayout(mountRoot) != CgroupLayout.Unified) return new CgroupV1(fs, log, mountRoot, membership, dirName);
+        var full = dirName.StartsWith('/') ? mountRoot + dirName : $"{mountRoot}{CgroupV1.PathOf(membership, "")}/{dirName}";
+        var slash = full.LastIndexOf('/');
+        return new CgroupV2(fs, log, full[..slash], full[(slash + 1)..]);
     }
 
     public static CgroupLayout DetectLayout(string mountRoot = MountRoot)

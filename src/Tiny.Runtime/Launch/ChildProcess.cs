@@ -20,19 +20,25 @@ internal static unsafe class ChildProcess
     [SkipLocalsInit]
     public static void Run(Header* plan)
     {
-        int* report = stackalloc int[2];
         for (var i = 0; i < plan->StepCount; i++)
         {
             var errno = Execute(ref plan->Steps[i]);
             if (plan->StepEnds != null) plan->StepEnds[i] = MonotonicNanoseconds();
             if (errno == 0) continue;
             if (errno < 0) Invoke(Nr.ExitGroup, SetupFailed);
-            report[0] = i;
-            report[1] = errno;
-            Invoke(Nr.Write, plan->ErrorFd, (long)report, 8);
+            Report(plan->ErrorFd, i, errno);
             Invoke(Nr.ExitGroup, SetupFailed);
         }
         Invoke(Nr.ExitGroup, SetupFailed);
+    }
+
+    /// <summary>Writes (step index, errno) to the parent; errno 0 means set-up is complete (<see cref="Op.ReportReady"/>).</summary>
+    static int Report(long fd, int step, int errno)
+    {
+        int* report = stackalloc int[2];
+        report[0] = step;
+        report[1] = errno;
+        return Check(Invoke(Nr.Write, fd, (long)report, 8));
     }
 
     /// <summary>Runs one step: 0 when done, errno on failure, -1 to exit quietly.</summary>
@@ -88,9 +94,27 @@ internal static unsafe class ChildProcess
                 long* program = stackalloc long[2];
                 program[0] = s.A;
                 program[1] = s.B;
-                return Check(Invoke(Nr.Seccomp, Prctl.SECCOMP_SET_MODE_FILTER, 0, (long)program));
+                return Check(Invoke(Nr.Seccomp, Prctl.SECCOMP_SET_MODE_FILTER, s.C, (long)program));
             }
             case Op.Exec: return Exec((byte**)s.A, s.B, s.C);
+            case Op.JoinNamespace: return JoinNamespace(s.A, s.B);
+            case Op.SetDomainname: return Check(Invoke(Nr.Setdomainname, s.A, s.B));
+            case Op.SetRlimit:
+            {
+                // struct rlimit64 { u64 rlim_cur; u64 rlim_max; } (prlimit(2))
+                long* limit = stackalloc long[2];
+                limit[0] = s.B;
+                limit[1] = s.C;
+                return Check(Invoke(Nr.Prlimit64, 0, s.A, (long)limit, 0));
+            }
+            case Op.RaiseAmbientCapabilities:
+                for (var cap = 0; cap < 64; cap++)
+                    if ((s.A & (1L << cap)) != 0 && Invoke(Nr.Prctl, Prctl.PR_CAP_AMBIENT, Prctl.PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                        return LastErrno;
+                return 0;
+            case Op.WriteFile: return WriteFile(s.A, s.B, s.C);
+            case Op.WaitForStart: return WaitForStart(s.A);
+            case Op.ReportReady: return Report(s.A, 0, 0);
             default: return Errno.EINVAL;
         }
     }
@@ -376,6 +400,34 @@ internal static unsafe class ChildProcess
 
     const long SigSetmask = 2, WaitNoHang = 1;
 
+    static int JoinNamespace(long path, long type)
+    {
+        var fd = Invoke(Nr.Openat, Nr.AtCurrentDirectory, path, FileDescriptor.O_RDONLY | FileDescriptor.O_CLOEXEC);
+        if (fd < 0) return LastErrno;
+        var errno = Check(Invoke(Nr.Setns, fd, type));
+        Invoke(Nr.Close, fd);
+        return errno;
+    }
+
+    static int WriteFile(long path, long value, long length)
+    {
+        var fd = Invoke(Nr.Openat, Nr.AtCurrentDirectory, path, FileDescriptor.O_WRONLY | FileDescriptor.O_CLOEXEC);
+        if (fd < 0) return LastErrno;
+        var errno = Invoke(Nr.Write, fd, value, length) < 0 ? LastErrno : 0;
+        Invoke(Nr.Close, fd);
+        return errno;
+    }
+
+    static int WaitForStart(long fifo)
+    {
+        long fd;
+        do fd = Invoke(Nr.Openat, Nr.AtCurrentDirectory, fifo, FileDescriptor.O_WRONLY | FileDescriptor.O_CLOEXEC); while (fd < 0 && LastErrno == Errno.EINTR);
+        if (fd < 0) return LastErrno;
+        var errno = Invoke(Nr.Write, fd, (long)Zero, 1) < 0 ? LastErrno : 0;
+        Invoke(Nr.Close, fd);
+        return errno;
+    }
+
     static int Exec(byte** candidates, long argv, long envp)
     {
         var result = Errno.ENOENT;
@@ -397,5 +449,6 @@ internal static unsafe class ChildProcess
     static byte* Dot => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in ".\0"u8.GetPinnableReference()));
     static byte* ProcSelfFd => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/proc/self/fd/\0"u8.GetPinnableReference()));
     static byte* InitName => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tiny-init\0"u8.GetPinnableReference()));
+    static byte* Zero => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "0"u8.GetPinnableReference()));
     static byte* Slash => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/\0"u8.GetPinnableReference()));
 }

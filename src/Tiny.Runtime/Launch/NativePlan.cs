@@ -19,6 +19,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
+        JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -127,8 +128,15 @@ internal sealed unsafe class NativePlan : IDisposable
         ResetSignals s => (new() { Op = Op.ResetSignals, A = (long)s.Mask }, 0),
         CloseFdsOnExec s => (new() { Op = Op.CloseFdsOnExec, A = s.FirstFd }, 0),
         RunAsInit s => (new() { Op = Op.RunAsInit, A = s.FirstFdToClose, B = s.TakeTerminal ? 1 : 0 }, 0),
-        LoadSeccompFilter s => (new() { Op = Op.LoadSeccompFilter, A = s.Program.Length / 8, B = a.Bytes(s.Program) }, B),
+        LoadSeccompFilter s => (new() { Op = Op.LoadSeccompFilter, A = s.Program.Length / 8, B = a.Bytes(s.Program), C = s.Flags }, B),
         Exec s => (new() { Op = Op.Exec, A = a.StringArray(s.Candidates), B = a.StringArray(s.Argv), C = a.StringArray(s.Envp) }, A | B | C),
+        JoinNamespace s => (new() { Op = Op.JoinNamespace, A = a.String(s.Path), B = (long)s.Type }, A),
+        SetDomainname s => (new() { Op = Op.SetDomainname, A = a.String(s.Domainname), B = Encoding.UTF8.GetByteCount(s.Domainname) }, A),
+        SetRlimit s => (new() { Op = Op.SetRlimit, A = s.Resource, B = (long)s.Soft, C = (long)s.Hard }, 0),
+        RaiseAmbientCapabilities s => (new() { Op = Op.RaiseAmbientCapabilities, A = (long)s.Mask }, 0),
+        WriteFile s => (new() { Op = Op.WriteFile, A = a.String(s.Path), B = a.String(s.Value), C = Encoding.UTF8.GetByteCount(s.Value) }, A | B),
+        ReportReady s => (new() { Op = Op.ReportReady, A = s.Fd }, 0),
+        WaitForStart s => (new() { Op = Op.WaitForStart, A = a.String(s.FifoPath) }, A),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),
     };
 

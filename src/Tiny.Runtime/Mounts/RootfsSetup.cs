@@ -33,11 +33,17 @@ public static class RootfsSetup
     /// <param name="rootfs">The rootfs directory (absolute, resolved), or null for the host's root.</param>
     /// <param name="readonlyRootfs">Remount the root read-only after pivot_root (always for the host's root).</param>
     /// <param name="mounts">Mounts made in this order inside the root after /dev; mount points are created only in a rootfs, never in the host's root.</param>
-    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts)
+    /// <param name="rootPropagation">Propagation flags for "/" before anything is mounted [default: rprivate].</param>
+    /// <param name="maskedPaths">Paths to hide [default: Docker's <see cref="MaskedPaths"/>].</param>
+    /// <param name="readonlyPaths">Paths to make read-only [default: Docker's <see cref="ReadonlyPaths"/>].</param>
+    /// <param name="beforeReadonlyPaths">Steps to run after pivot_root while /proc/sys is still writable (sysctls).</param>
+    public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts,
+        ulong rootPropagation = MS_REC | MS_PRIVATE, IReadOnlyList<string>? maskedPaths = null,
+        IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
 
-        yield return new MountStep(null, "/", null, MS_REC | MS_PRIVATE);
+        yield return new MountStep(null, "/", null, rootPropagation);
 
         string root;
         if (rootfs is null)
@@ -63,8 +69,9 @@ public static class RootfsSetup
 
         yield return new PivotRoot(root);
 
-        foreach (var path in MaskedPaths) yield return new MaskPath(path);
-        foreach (var path in ReadonlyPaths) yield return new ReadonlyPath(path, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        foreach (var step in beforeReadonlyPaths ?? []) yield return step;
+        foreach (var path in maskedPaths ?? MaskedPaths) yield return new MaskPath(path);
+        foreach (var path in readonlyPaths ?? ReadonlyPaths) yield return new ReadonlyPath(path, MS_NOSUID | MS_NODEV | MS_NOEXEC);
         if (rootfs is null || readonlyRootfs) yield return new RemountReadonly("/");
     }
 

@@ -183,10 +183,11 @@ public sealed record RunAsInit(int FirstFdToClose, bool TakeTerminal = false) : 
     public override string Describe() => "start the init process";
 }
 
-public sealed record LoadSeccompFilter(byte[] Program) : ChildStep
+/// <param name="Flags">SECCOMP_FILTER_FLAG_* bits for seccomp(2).</param>
+public sealed record LoadSeccompFilter(byte[] Program, uint Flags = 0) : ChildStep
 {
     public override string Describe() => "load the seccomp filter";
-    public bool Equals(LoadSeccompFilter? other) => other is not null && Program.AsSpan().SequenceEqual(other.Program);
+    public bool Equals(LoadSeccompFilter? other) => other is not null && Flags == other.Flags && Program.AsSpan().SequenceEqual(other.Program);
     public override int GetHashCode() => Program.Length;
 }
 
@@ -197,4 +198,48 @@ public sealed record Exec(IReadOnlyList<string> Candidates, IReadOnlyList<string
     public bool Equals(Exec? other) => other is not null && Candidates.SequenceEqual(other.Candidates)
         && Argv.SequenceEqual(other.Argv) && Envp.SequenceEqual(other.Envp);
     public override int GetHashCode() => Argv.Count;
+}
+
+/// <summary>Joins the namespace at <see cref="Path"/> (an nsfs file such as /proc/PID/ns/net) with setns(2).</summary>
+public sealed record JoinNamespace(string Path, ulong Type) : ChildStep
+{
+    public override string Describe() => $"join namespace {Path}";
+}
+
+public sealed record SetDomainname(string Domainname) : ChildStep
+{
+    public override string Describe() => $"set domainname {Domainname}";
+}
+
+/// <summary>prlimit(2) on the child itself; <see cref="Resource"/> is an RLIMIT_* number.</summary>
+public sealed record SetRlimit(int Resource, ulong Soft, ulong Hard) : ChildStep
+{
+    public override string Describe() => $"set rlimit {Resource} to {Soft}:{Hard}";
+}
+
+/// <summary>Raises each capability of <see cref="Mask"/> in the ambient set (it must be permitted and inheritable).</summary>
+public sealed record RaiseAmbientCapabilities(ulong Mask) : ChildStep
+{
+    public override string Describe() => "raise ambient capabilities";
+}
+
+/// <summary>Writes <see cref="Value"/> to an existing file, as a sysctl under /proc/sys is set.</summary>
+public sealed record WriteFile(string Path, string Value) : ChildStep
+{
+    public override string Describe() => $"write {Path}";
+}
+
+/// <summary>Tells the parent that set-up is complete: a (step index, 0) report on <see cref="Fd"/>.</summary>
+public sealed record ReportReady(int Fd) : ChildStep
+{
+    public override string Describe() => "report set-up complete";
+}
+
+/// <summary>
+/// Blocks until `tiny start` opens the exec FIFO for reading: opening <see cref="FifoPath"/> write-only
+/// waits for a reader (fifo(7)), then one byte is written for the reader to consume.
+/// </summary>
+public sealed record WaitForStart(string FifoPath) : ChildStep
+{
+    public override string Describe() => "wait for start";
 }

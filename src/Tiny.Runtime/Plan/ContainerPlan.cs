@@ -18,49 +18,78 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// <param name="seccomp">The seccomp program to load last, or null for unconfined.</param>
     /// <param name="signalMask">The signal mask to restore before exec.</param>
     /// <param name="lastCap">The kernel's highest capability number (/proc/sys/kernel/cap_last_cap).</param>
+    /// <param name="execFifo">For a container that is created now and started later: the FIFO (as a path the child
+    /// can open after pivot_root) it waits on before exec. The child then outlives tiny, so it gets no parent-death signal.</param>
     /// <param name="networkMounts">The network's files to bind over the container's (/etc/hosts...), before the spec's mounts.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        IReadOnlyList<MountRequest> networkMounts)
+        IReadOnlyList<MountRequest> networkMounts, string? execFifo = null)
     {
-        var flags = Namespace.CLONE_NEWNS | Namespace.CLONE_NEWUTS | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWPID;
-        if (spec.Network != NetworkMode.Host) flags |= Namespace.CLONE_NEWNET;
+        var namespaces = spec.Namespaces ?? DefaultNamespaces(spec.Network);
+        ulong flags = 0;
+        foreach (var ns in namespaces)
+            if (ns.Path is null && ns.Type != Namespace.CLONE_NEWCGROUP) flags |= ns.Type;
 
-        var caps = spec.Capabilities.Mask;
-        List<ChildStep> steps =
-        [
-            new SetParentDeathSignal(Process.SIGKILL),
-            new CloseFd(channel.SyncWrite),
-            new CloseFd(channel.ErrorRead),
-            new WaitForParent(channel.SyncRead),
-            new CloseFd(channel.SyncRead),
-            // Joined after the parent moved us into the container's cgroup, so that cgroup is our root
-            // (cgroup_namespaces(7)).
-            new Unshare(Namespace.CLONE_NEWCGROUP),
-            new SetUmask(0),
-        ];
-        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts]));
-        steps.Add(new SetHostname(spec.Hostname));
+        var caps = spec.CapabilitySets ?? new ProcessCapabilities(spec.Capabilities, spec.Capabilities, spec.Capabilities,
+            spec.Capabilities, new CapabilitySet(0));
+        List<ChildStep> steps = [];
+        if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
+        steps.Add(new CloseFd(channel.SyncWrite));
+        steps.Add(new CloseFd(channel.ErrorRead));
+        steps.Add(new WaitForParent(channel.SyncRead));
+        steps.Add(new CloseFd(channel.SyncRead));
+        // The mount namespace is joined last: the other paths are resolved in the one we start in.
+        foreach (var ns in namespaces.Where(n => n.Path is not null).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
+            steps.Add(new JoinNamespace(ns.Path!, ns.Type));
+        // Joined after the parent moved us into the container's cgroup, so that cgroup is our root
+        // (cgroup_namespaces(7)).
+        if (namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)) steps.Add(new Unshare(Namespace.CLONE_NEWCGROUP));
+        steps.Add(new SetUmask(0));
+        var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
+        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
+            spec.MaskedPaths, spec.ReadonlyPaths, sysctl));
+        if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
+        if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
-        if (spec.Network == NetworkMode.None) steps.Add(new BringLoopbackUp());
-        steps.Add(new DropBoundingSet(caps, lastCap));
+        if (spec.Network == NetworkMode.None && (flags & Namespace.CLONE_NEWNET) != 0) steps.Add(new BringLoopbackUp());
+        foreach (var limit in spec.Rlimits) steps.Add(new SetRlimit(limit.Resource, limit.Soft, limit.Hard));
+        // Without no_new_privs only a process with CAP_SYS_ADMIN may load a filter (seccomp(2)), so it is
+        // loaded before the capabilities go, and must allow the remaining set-up (as runc does).
+        if (seccomp is not null && !spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
+        steps.Add(new DropBoundingSet(caps.Bounding.Mask, lastCap));
         steps.Add(new SetKeepCapabilities(true));
         steps.Add(new SetGroups(spec.AdditionalGids));
         steps.Add(new SetGid(spec.Gid));
         steps.Add(new SetUid(spec.Uid));
         steps.Add(new SetKeepCapabilities(false));
-        steps.Add(new SetCapabilities(caps, caps, caps));
+        steps.Add(new SetCapabilities(caps.Effective.Mask, caps.Permitted.Mask, caps.Inheritable.Mask));
         steps.Add(new ClearAmbientCapabilities());
-        steps.Add(new SetNoNewPrivileges());
+        if (caps.Ambient.Mask != 0) steps.Add(new RaiseAmbientCapabilities(caps.Ambient.Mask));
+        if (spec.NoNewPrivileges) steps.Add(new SetNoNewPrivileges());
         steps.Add(new ChangeDirectory(spec.Workdir));
         // As the container's user, so that its terminal belongs to it.
         if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, channel.TerminalSize.Rows, channel.TerminalSize.Columns));
-        steps.Add(new SetUmask(0x12 /* 022 */));
+        steps.Add(new SetUmask(spec.Umask));
         steps.Add(new ResetSignals(signalMask));
-        steps.Add(new CloseFdsOnExec(3));
-        if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3, TakeTerminal: spec.Tty));
-        if (seccomp is not null) steps.Add(new LoadSeccompFilter(seccomp));
+        steps.Add(new CloseFdsOnExec(3 + spec.PreserveFds));
+        if (execFifo is not null)
+        {
+            steps.Add(new ReportReady(channel.ErrorWrite));
+            steps.Add(new CloseFd(channel.ErrorWrite));
+            steps.Add(new WaitForStart(execFifo));
+        }
+        if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3 + spec.PreserveFds, TakeTerminal: spec.Tty));
+        if (seccomp is not null && spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
         steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
         return new ContainerPlan(flags, steps);
+    }
+
+    /// <summary>tiny run's namespaces: all new; the network one unless the host's is used.</summary>
+    static IReadOnlyList<NamespaceRequest> DefaultNamespaces(NetworkMode network)
+    {
+        List<NamespaceRequest> namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWUTS), new(Namespace.CLONE_NEWIPC),
+            new(Namespace.CLONE_NEWPID), new(Namespace.CLONE_NEWCGROUP)];
+        if (network != NetworkMode.Host) namespaces.Add(new(Namespace.CLONE_NEWNET));
+        return namespaces;
     }
 
     /// <summary>The paths execvp(3) would try: the command itself if it has a slash, else each PATH entry.</summary>

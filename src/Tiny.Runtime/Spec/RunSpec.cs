@@ -38,6 +38,42 @@ public sealed record RunSpec
     /// <summary>The seccomp option as given: null for the default profile, "unconfined", or a profile path.</summary>
     public string? Seccomp { get; init; }
 
+    // What OCI configs set beyond `tiny run`'s options; the defaults are tiny run's behaviour.
+    /// <summary>The domain name to set; null leaves it as the UTS namespace has it.</summary>
+    public string? Domainname { get; init; }
+    public uint Umask { get; init; } = 0x12 /* 022 */;
+    /// <summary>The five capability sets; null gives every set but ambient <see cref="Capabilities"/>.</summary>
+    public ProcessCapabilities? CapabilitySets { get; init; }
+    public IReadOnlyList<Rlimit> Rlimits { get; init; } = [];
+    public bool NoNewPrivileges { get; init; } = true;
+    /// <summary>Written to /proc/PID/oom_score_adj by the parent; null leaves the inherited value.</summary>
+    public int? OomScoreAdj { get; init; }
+    /// <summary>The namespaces, new or joined; null is tiny run's set (mount, uts, ipc, pid, cgroup, and net unless host).</summary>
+    public IReadOnlyList<NamespaceRequest>? Namespaces { get; init; }
+    /// <summary>null: Docker's masked and read-only paths.</summary>
+    public IReadOnlyList<string>? MaskedPaths { get; init; }
+    public IReadOnlyList<string>? ReadonlyPaths { get; init; }
+    /// <summary>The propagation flags "/" gets in the container's mount namespace (MS_REC | MS_PRIVATE for tiny run).</summary>
+    public ulong RootPropagation { get; init; } = Interop.Mount.MS_REC | Interop.Mount.MS_PRIVATE;
+    /// <summary>Written under /proc/sys before the read-only paths are applied, in order.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Sysctl { get; init; } = [];
+    /// <summary>The OCI linux.cgroupsPath; null puts tiny-ID under the caller's cgroup.</summary>
+    public string? CgroupsPath { get; init; }
+    /// <summary>How many fds after stdio the command inherits (3 to 3 + N - 1).</summary>
+    public int PreserveFds { get; init; }
+    /// <summary>SECCOMP_FILTER_FLAG_* bits to load the filter with.</summary>
+    public uint SeccompFlags { get; init; }
+
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";
 }
+
+/// <summary>The capability sets of capabilities(7), as an OCI process lists them.</summary>
+public sealed record ProcessCapabilities(CapabilitySet Bounding, CapabilitySet Effective, CapabilitySet Permitted,
+    CapabilitySet Inheritable, CapabilitySet Ambient);
+
+/// <summary>One resource limit: <see cref="Resource"/> is the RLIMIT_* number (getrlimit(2)).</summary>
+public sealed record Rlimit(int Resource, ulong Soft, ulong Hard);
+
+/// <summary>A namespace (one CLONE_NEW* flag): new when <see cref="Path"/> is null, else the one at that path joined.</summary>
+public sealed record NamespaceRequest(ulong Type, string? Path = null);

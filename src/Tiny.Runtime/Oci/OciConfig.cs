@@ -1,0 +1,168 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Tiny.Runtime.Seccomp;
+
+namespace Tiny.Runtime.Oci;
+
+/// <summary>
+/// A bundle's config.json as the OCI runtime spec (1.2) defines it, Linux fields only. Every field
+/// the spec names is here, so that <see cref="OciConversion"/> can refuse, by name, the ones tiny
+/// does not implement; unknown properties are ignored as the spec requires (config.md, "Extensibility").
+/// </summary>
+public sealed class OciConfig
+{
+    public string? OciVersion { get; set; }
+    public OciProcess? Process { get; set; }
+    public OciRoot? Root { get; set; }
+    public string? Hostname { get; set; }
+    public string? Domainname { get; set; }
+    public OciMount[]? Mounts { get; set; }
+    public JsonElement? Hooks { get; set; }
+    public Dictionary<string, string>? Annotations { get; set; }
+    public OciLinux? Linux { get; set; }
+    public JsonElement? Solaris { get; set; }
+    public JsonElement? Windows { get; set; }
+    public JsonElement? Vm { get; set; }
+    public JsonElement? Zos { get; set; }
+}
+
+public sealed class OciProcess
+{
+    public bool Terminal { get; set; }
+    public JsonElement? ConsoleSize { get; set; }
+    public OciUser? User { get; set; }
+    public string[]? Args { get; set; }
+    public string? CommandLine { get; set; }
+    public string[]? Env { get; set; }
+    public string? Cwd { get; set; }
+    public OciCapabilities? Capabilities { get; set; }
+    public OciRlimit[]? Rlimits { get; set; }
+    public bool NoNewPrivileges { get; set; }
+    public string? ApparmorProfile { get; set; }
+    public int? OomScoreAdj { get; set; }
+    public JsonElement? Scheduler { get; set; }
+    public string? SelinuxLabel { get; set; }
+    public JsonElement? IoPriority { get; set; }
+    [JsonPropertyName("execCPUAffinity")]
+    public JsonElement? ExecCpuAffinity { get; set; }
+}
+
+public sealed class OciUser
+{
+    public uint Uid { get; set; }
+    public uint Gid { get; set; }
+    public uint? Umask { get; set; }
+    public uint[]? AdditionalGids { get; set; }
+    public string? Username { get; set; }
+}
+
+public sealed class OciCapabilities
+{
+    public string[]? Bounding { get; set; }
+    public string[]? Effective { get; set; }
+    public string[]? Inheritable { get; set; }
+    public string[]? Permitted { get; set; }
+    public string[]? Ambient { get; set; }
+}
+
+public sealed class OciRlimit
+{
+    public string? Type { get; set; }
+    public ulong Hard { get; set; }
+    public ulong Soft { get; set; }
+}
+
+public sealed class OciRoot
+{
+    public string? Path { get; set; }
+    public bool Readonly { get; set; }
+}
+
+public sealed class OciMount
+{
+    public string? Destination { get; set; }
+    public string? Source { get; set; }
+    public string? Type { get; set; }
+    public string[]? Options { get; set; }
+    public JsonElement? UidMappings { get; set; }
+    public JsonElement? GidMappings { get; set; }
+}
+
+public sealed class OciLinux
+{
+    public OciNamespace[]? Namespaces { get; set; }
+    public JsonElement? UidMappings { get; set; }
+    public JsonElement? GidMappings { get; set; }
+    public JsonElement? TimeOffsets { get; set; }
+    public JsonElement? Devices { get; set; }
+    public JsonElement? NetDevices { get; set; }
+    public string? CgroupsPath { get; set; }
+    public string? RootfsPropagation { get; set; }
+    public OciResources? Resources { get; set; }
+    public Dictionary<string, string>? Sysctl { get; set; }
+    public LinuxSeccomp? Seccomp { get; set; }
+    public string[]? MaskedPaths { get; set; }
+    public string[]? ReadonlyPaths { get; set; }
+    public string? MountLabel { get; set; }
+    public JsonElement? Personality { get; set; }
+    public JsonElement? IntelRdt { get; set; }
+    public JsonElement? MemoryPolicy { get; set; }
+}
+
+public sealed class OciNamespace
+{
+    public string? Type { get; set; }
+    public string? Path { get; set; }
+}
+
+public sealed class OciResources
+{
+    public JsonElement? Devices { get; set; }
+    public OciMemory? Memory { get; set; }
+    public OciCpu? Cpu { get; set; }
+    public OciPids? Pids { get; set; }
+    [JsonPropertyName("blockIO")]
+    public JsonElement? BlockIo { get; set; }
+    public JsonElement? HugepageLimits { get; set; }
+    public JsonElement? Network { get; set; }
+    public JsonElement? Rdma { get; set; }
+    public JsonElement? Unified { get; set; }
+}
+
+public sealed class OciMemory
+{
+    public long? Limit { get; set; }
+    public long? Reservation { get; set; }
+    public long? Swap { get; set; }
+    public long? Kernel { get; set; }
+    [JsonPropertyName("kernelTCP")]
+    public long? KernelTcp { get; set; }
+    public ulong? Swappiness { get; set; }
+    [JsonPropertyName("disableOOMKiller")]
+    public bool? DisableOomKiller { get; set; }
+    public bool? UseHierarchy { get; set; }
+    public bool? CheckBeforeUpdate { get; set; }
+}
+
+public sealed class OciCpu
+{
+    public ulong? Shares { get; set; }
+    public long? Quota { get; set; }
+    public ulong? Burst { get; set; }
+    public ulong? Period { get; set; }
+    public long? RealtimeRuntime { get; set; }
+    public ulong? RealtimePeriod { get; set; }
+    public string? Cpus { get; set; }
+    public string? Mems { get; set; }
+    public long? Idle { get; set; }
+}
+
+public sealed class OciPids
+{
+    public long? Limit { get; set; }
+}
+
+[JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
+[JsonSerializable(typeof(OciConfig))]
+public sealed partial class OciJsonContext : JsonSerializerContext;

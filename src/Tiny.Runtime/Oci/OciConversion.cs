@@ -1,0 +1,339 @@
+using System.Text.Json;
+using Tiny.Interop;
+using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Seccomp;
+using Tiny.Runtime.Security;
+using Tiny.Runtime.Spec;
+
+namespace Tiny.Runtime.Oci;
+
+/// <summary>A bundle's config turned into what the launcher runs, plus what the state keeps.</summary>
+/// <param name="Skipped">Fields left out as runc leaves them out on this host (an LSM label with the LSM off), for a debug line.</param>
+public sealed record OciContainer(RunSpec Spec, SeccompFilter? Seccomp, IReadOnlyDictionary<string, string> Annotations,
+    IReadOnlyList<string> Skipped);
+
+/// <summary>
+/// Checks a config.json and converts it to a <see cref="RunSpec"/>. A field tiny does not implement
+/// is an error that names it (exit 125), never ignored; so is a value the spec does not allow.
+/// </summary>
+public static class OciConversion
+{
+    public const string ConfigFile = "config.json";
+
+    static readonly string[] RlimitNames =
+    [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
+        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ];
+
+    /// <summary>Namespace types as config.json names them, and the clone flag of each that tiny can create or join.</summary>
+    public static readonly (string Name, ulong Flag)[] NamespaceTypes =
+    [
+        ("pid", Namespace.CLONE_NEWPID), ("network", Namespace.CLONE_NEWNET), ("mount", Namespace.CLONE_NEWNS),
+        ("ipc", Namespace.CLONE_NEWIPC), ("uts", Namespace.CLONE_NEWUTS), ("cgroup", Namespace.CLONE_NEWCGROUP),
+    ];
+
+    /// <summary>The mounts tiny's rootfs set-up makes anyway, with runc's default options (runc spec): a config may
+    /// list them. Other mounts wait for the shared mount steps.</summary>
+    static readonly (string Destination, string Type, string[] Options)[] StandardMounts =
+    [
+        ("/proc", "proc", []),
+        ("/dev", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        ("/dev/pts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        ("/dev/shm", "tmpfs", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        ("/dev/mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+        ("/sys", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+    ];
+
+    /// <summary>Sysctls that belong to the IPC namespace (ipc_namespaces(7)), as runc's validator lists them.</summary>
+    static readonly string[] IpcSysctls =
+        ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+
+    public static OciConfig Parse(string json, string source = ConfigFile)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, OciJsonContext.Default.OciConfig) ?? throw new ContainerError($"{source}: empty document");
+        }
+        catch (JsonException e)
+        {
+            throw new ContainerError($"{source}: {SeccompProfile.OneLine(e.Message)}");
+        }
+    }
+
+    /// <summary>Reads BUNDLE/config.json.</summary>
+    public static OciConfig Load(string bundle)
+    {
+        var path = Path.Combine(bundle, ConfigFile);
+        if (!Directory.Exists(bundle)) throw new ContainerError($"bundle {bundle}: no such directory");
+        if (!File.Exists(path)) throw new ContainerError($"bundle {bundle}: no {ConfigFile}");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <param name="config">The parsed config.</param>
+    /// <param name="bundle">The bundle directory (absolute): root.path is relative to it.</param>
+    /// <param name="id">The container id.</param>
+    /// <param name="lsmEnabled">Whether AppArmor / SELinux are on: their labels are skipped where they are off, as runc does.</param>
+    public static OciContainer ToContainer(OciConfig config, string bundle, string id, Func<string, bool> lsmEnabled)
+    {
+        if (config.OciVersion is not { } version || !version.StartsWith("1.", StringComparison.Ordinal))
+            throw Error("ociVersion", $"\"{config.OciVersion}\" is not a 1.x runtime spec version");
+        Unsupported(config.Hooks, "hooks");
+        Unsupported(config.Solaris, "solaris");
+        Unsupported(config.Windows, "windows");
+        Unsupported(config.Vm, "vm");
+        Unsupported(config.Zos, "zos");
+        var process = config.Process ?? throw Error("process", "is required");
+        var linux = config.Linux ?? new OciLinux();
+        List<string> skipped = [];
+
+        var namespaces = Namespaces(linux.Namespaces ?? []);
+        bool IsNew(ulong flag) => namespaces.Any(n => n.Type == flag && n.Path is null);
+        bool Has(ulong flag) => namespaces.Any(n => n.Type == flag);
+        if (config.Hostname is { Length: > 0 } && !Has(Namespace.CLONE_NEWUTS))
+            throw Error("hostname", "needs a uts namespace of the container's own");
+        if (config.Domainname is { Length: > 0 } && !Has(Namespace.CLONE_NEWUTS))
+            throw Error("domainname", "needs a uts namespace of the container's own");
+
+        CheckMounts(config.Mounts ?? []);
+        Unsupported(linux.UidMappings, "linux.uidMappings");
+        Unsupported(linux.GidMappings, "linux.gidMappings");
+        Unsupported(linux.TimeOffsets, "linux.timeOffsets");
+        Unsupported(linux.Devices, "linux.devices");
+        Unsupported(linux.NetDevices, "linux.netDevices");
+        Unsupported(linux.Personality, "linux.personality");
+        Unsupported(linux.IntelRdt, "linux.intelRdt");
+        Unsupported(linux.MemoryPolicy, "linux.memoryPolicy");
+        Label(linux.MountLabel, "linux.mountLabel", "selinux", lsmEnabled, skipped);
+        Label(process.ApparmorProfile, "process.apparmorProfile", "apparmor", lsmEnabled, skipped);
+        Label(process.SelinuxLabel, "process.selinuxLabel", "selinux", lsmEnabled, skipped);
+
+        var seccomp = linux.Seccomp is null ? null : SeccompPolicy.ForOci(linux.Seccomp);
+        var capabilities = Capabilities(process.Capabilities);
+        var user = User(process);
+        var spec = new RunSpec
+        {
+            Id = id,
+            Hostname = config.Hostname ?? "",
+            Domainname = config.Domainname is { Length: > 0 } domain ? domain : null,
+            Rootfs = Rootfs(config.Root, bundle),
+            ReadonlyRootfs = config.Root!.Readonly,
+            Command = Args(process),
+            Env = Env(process.Env ?? []),
+            Workdir = process.Cwd is { Length: > 0 } cwd && cwd.StartsWith('/') ? cwd : throw Error("process.cwd", $"\"{process.Cwd}\" must be an absolute path"),
+            Uid = user.Uid,
+            Gid = user.Gid,
+            AdditionalGids = user.AdditionalGids ?? [],
+            Umask = user.Umask ?? 0x12,
+            Capabilities = capabilities.Bounding,
+            CapabilitySets = capabilities,
+            Rlimits = Rlimits(process.Rlimits ?? []),
+            NoNewPrivileges = process.NoNewPrivileges,
+            OomScoreAdj = process.OomScoreAdj,
+            Namespaces = namespaces,
+            Network = IsNew(Namespace.CLONE_NEWNET) ? NetworkMode.None : NetworkMode.Host,
+            MaskedPaths = AbsolutePaths(linux.MaskedPaths, "linux.maskedPaths"),
+            ReadonlyPaths = AbsolutePaths(linux.ReadonlyPaths, "linux.readonlyPaths"),
+            RootPropagation = RootPropagation(linux.RootfsPropagation),
+            Sysctl = Sysctl(linux.Sysctl, IsNew),
+            CgroupsPath = CgroupsPath(linux.CgroupsPath),
+            Limits = Limits(linux.Resources),
+            SeccompFlags = seccomp is null ? 0 : (uint)seccomp.Flags,
+        };
+        return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped);
+    }
+
+    static ContainerError Error(string field, string problem) => new($"{ConfigFile}: {field} {problem}");
+
+    static void Unsupported(JsonElement? value, string field)
+    {
+        if (value is not { } element || element.ValueKind == JsonValueKind.Null) return;
+        if (element.ValueKind == JsonValueKind.Array && element.GetArrayLength() == 0) return;
+        if (element.ValueKind == JsonValueKind.Object && !element.EnumerateObject().Any(p => p.Value.ValueKind is not JsonValueKind.Null
+            && !(p.Value.ValueKind == JsonValueKind.Array && p.Value.GetArrayLength() == 0))) return;
+        throw Error(field, "is not supported by tiny");
+    }
+
+    static void Label(string? value, string field, string lsm, Func<string, bool> lsmEnabled, List<string> skipped)
+    {
+        if (string.IsNullOrEmpty(value)) return;
+        if (lsmEnabled(lsm)) throw Error(field, $"is not supported by tiny ({lsm} is enabled on this host)");
+        skipped.Add($"{field} skipped: {lsm} is not enabled on this host");
+    }
+
+    static IReadOnlyList<NamespaceRequest> Namespaces(OciNamespace[] namespaces)
+    {
+        List<NamespaceRequest> result = [];
+        foreach (var ns in namespaces)
+        {
+            var field = $"linux.namespaces \"{ns.Type}\"";
+            if (ns.Type is "user" or "time") throw Error(field, "is not supported by tiny");
+            var known = NamespaceTypes.FirstOrDefault(t => t.Name == ns.Type);
+            if (known.Name is null) throw Error(field, "is not a namespace type");
+            if (result.Any(r => r.Type == known.Flag)) throw Error(field, "is listed twice");
+            var path = string.IsNullOrEmpty(ns.Path) ? null : ns.Path;
+            if (path is not null && known.Flag == Namespace.CLONE_NEWPID) throw Error($"{field} path", "(joining a pid namespace) is not supported by tiny");
+            if (path is not null && !File.Exists(path)) throw Error($"{field} path", $"{path}: no such file");
+            result.Add(new NamespaceRequest(known.Flag, path));
+        }
+        if (!result.Any(r => r.Type == Namespace.CLONE_NEWNS))
+            throw Error("linux.namespaces", "must include a mount namespace (tiny does not set up a rootfs in the host's)");
+        return result;
+    }
+
+    static void CheckMounts(OciMount[] mounts)
+    {
+        for (var i = 0; i < mounts.Length; i++)
+        {
+            var mount = mounts[i];
+            var standard = StandardMounts.FirstOrDefault(s => s.Destination == mount.Destination?.TrimEnd('/') && s.Type == mount.Type);
+            if (standard.Destination is null || !(mount.Options ?? []).Order().SequenceEqual(standard.Options.Order()))
+                throw Error($"mounts[{i}] ({mount.Destination})",
+                    "is not supported by tiny: only the standard /proc, /sys and /dev mounts with runc's default options are");
+        }
+    }
+
+    static string Rootfs(OciRoot? root, string bundle)
+    {
+        if (root?.Path is not { Length: > 0 } path) throw Error("root.path", "is required");
+        var full = Path.GetFullPath(path, bundle);
+        var info = new DirectoryInfo(full);
+        if (!info.Exists) throw Error("root.path", $"{full}: no such directory");
+        var resolved = (info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full).TrimEnd('/');
+        return resolved.Length == 0 ? throw Error("root.path", "must not be the host's root") : resolved;
+    }
+
+    static IReadOnlyList<string> Args(OciProcess process)
+    {
+        if (process.CommandLine is { Length: > 0 }) throw Error("process.commandLine", "is for Windows; use process.args");
+        if (process.Terminal) throw Error("process.terminal", "is not supported by tiny yet (no pty or --console-socket)");
+        Unsupported(process.Scheduler, "process.scheduler");
+        Unsupported(process.IoPriority, "process.ioPriority");
+        Unsupported(process.ExecCpuAffinity, "process.execCPUAffinity");
+        return process.Args is { Length: > 0 } args && args[0].Length > 0 ? args : throw Error("process.args", "must name a command");
+    }
+
+    static IReadOnlyList<string> Env(string[] env)
+    {
+        foreach (var entry in env)
+            if (entry.IndexOf('=') <= 0) throw Error("process.env", $"\"{entry}\" is not KEY=VALUE");
+        return env;
+    }
+
+    static OciUser User(OciProcess process)
+    {
+        var user = process.User ?? throw Error("process.user", "is required");
+        if (user.Username is { Length: > 0 }) throw Error("process.user.username", "is for Windows; use uid and gid");
+        return user;
+    }
+
+    static ProcessCapabilities Capabilities(OciCapabilities? caps)
+    {
+        CapabilitySet Set(string[]? names, string field)
+        {
+            var set = new CapabilitySet(0);
+            foreach (var name in names ?? [])
+            {
+                if (!name.StartsWith("CAP_", StringComparison.Ordinal) || !CapabilitySet.TryParse(name, out var cap))
+                    throw Error($"process.capabilities.{field}", $"\"{name}\" is not a capability tiny knows");
+                set = set.With(cap);
+            }
+            return set;
+        }
+        return new(Set(caps?.Bounding, "bounding"), Set(caps?.Effective, "effective"), Set(caps?.Permitted, "permitted"),
+            Set(caps?.Inheritable, "inheritable"), Set(caps?.Ambient, "ambient"));
+    }
+
+    static IReadOnlyList<Rlimit> Rlimits(OciRlimit[] rlimits)
+    {
+        List<Rlimit> result = [];
+        foreach (var limit in rlimits)
+        {
+            var resource = Array.IndexOf(RlimitNames, limit.Type);
+            var field = $"process.rlimits \"{limit.Type}\"";
+            if (resource < 0) throw Error(field, "is not an rlimit type");
+            if (result.Any(r => r.Resource == resource)) throw Error(field, "is listed twice");
+            if (limit.Soft > limit.Hard) throw Error(field, $"soft limit {limit.Soft} is above the hard limit {limit.Hard}");
+            result.Add(new Rlimit(resource, limit.Soft, limit.Hard));
+        }
+        return result;
+    }
+
+    static IReadOnlyList<string> AbsolutePaths(string[]? paths, string field)
+    {
+        foreach (var path in paths ?? [])
+            if (!path.StartsWith('/')) throw Error(field, $"\"{path}\" must be an absolute path");
+        return paths ?? [];
+    }
+
+    /// <summary>runc's default is rslave when the config names none.</summary>
+    static ulong RootPropagation(string? propagation) => propagation switch
+    {
+        null or "" or "rslave" => Mount.MS_REC | Mount.MS_SLAVE,
+        "slave" => Mount.MS_SLAVE,
+        "private" => Mount.MS_PRIVATE,
+        "rprivate" => Mount.MS_REC | Mount.MS_PRIVATE,
+        "shared" or "rshared" or "unbindable" or "runbindable" => throw Error("linux.rootfsPropagation", $"\"{propagation}\" is not supported by tiny"),
+        _ => throw Error("linux.rootfsPropagation", $"\"{propagation}\" is not a propagation type"),
+    };
+
+    /// <summary>A sysctl is allowed when the namespace it belongs to is the container's own (runc's validator).</summary>
+    static IReadOnlyList<KeyValuePair<string, string>> Sysctl(Dictionary<string, string>? sysctl, Func<ulong, bool> isNew)
+    {
+        foreach (var (key, _) in sysctl ?? [])
+        {
+            var field = $"linux.sysctl \"{key}\"";
+            if (key.Contains('/') || key.Split('.').Any(part => part.Length == 0)) throw Error(field, "is not a sysctl name");
+            var ns = IpcSysctls.Contains(key) || key.StartsWith("fs.mqueue.", StringComparison.Ordinal) ? Namespace.CLONE_NEWIPC
+                : key.StartsWith("net.", StringComparison.Ordinal) ? Namespace.CLONE_NEWNET
+                : key is "kernel.domainname" or "kernel.hostname" ? Namespace.CLONE_NEWUTS
+                : 0UL;
+            if (ns == 0) throw Error(field, "is not in a namespace of the container's own: it would change the host");
+            if (!isNew(ns)) throw Error(field, $"needs a new {NamespaceTypes.First(t => t.Flag == ns).Name} namespace");
+        }
+        return sysctl?.ToList() ?? [];
+    }
+
+    static string? CgroupsPath(string? path)
+    {
+        if (string.IsNullOrEmpty(path)) return null;
+        if (path.Contains(':')) throw Error("linux.cgroupsPath", $"\"{path}\" is a systemd slice:prefix:name path; tiny has no systemd cgroup driver");
+        if (path.Split('/').Any(part => part is "." or "..")) throw Error("linux.cgroupsPath", $"\"{path}\" must not contain . or ..");
+        return path;
+    }
+
+    static ResourceLimits Limits(OciResources? resources)
+    {
+        if (resources is null) return ResourceLimits.None;
+        Unsupported(resources.Devices, "linux.resources.devices");
+        Unsupported(resources.BlockIo, "linux.resources.blockIO");
+        Unsupported(resources.HugepageLimits, "linux.resources.hugepageLimits");
+        Unsupported(resources.Network, "linux.resources.network");
+        Unsupported(resources.Rdma, "linux.resources.rdma");
+        Unsupported(resources.Unified, "linux.resources.unified");
+        var memory = resources.Memory ?? new OciMemory();
+        if (memory.Reservation is not null) throw Error("linux.resources.memory.reservation", "is not supported by tiny");
+        if (memory.Swap is not null) throw Error("linux.resources.memory.swap", "is not supported by tiny");
+        if (memory.Kernel is not null) throw Error("linux.resources.memory.kernel", "is not supported by tiny");
+        if (memory.KernelTcp is not null) throw Error("linux.resources.memory.kernelTCP", "is not supported by tiny");
+        if (memory.Swappiness is not null) throw Error("linux.resources.memory.swappiness", "is not supported by tiny");
+        if (memory.DisableOomKiller == true) throw Error("linux.resources.memory.disableOOMKiller", "is not supported by tiny");
+        if (memory.UseHierarchy == true) throw Error("linux.resources.memory.useHierarchy", "is not supported by tiny");
+        if (memory.CheckBeforeUpdate == true) throw Error("linux.resources.memory.checkBeforeUpdate", "is not supported by tiny");
+        var cpu = resources.Cpu ?? new OciCpu();
+        if (cpu.Burst is not null) throw Error("linux.resources.cpu.burst", "is not supported by tiny");
+        if (cpu.RealtimeRuntime is not null) throw Error("linux.resources.cpu.realtimeRuntime", "is not supported by tiny");
+        if (cpu.RealtimePeriod is not null) throw Error("linux.resources.cpu.realtimePeriod", "is not supported by tiny");
+        if (cpu.Cpus is { Length: > 0 }) throw Error("linux.resources.cpu.cpus", "is not supported by tiny");
+        if (cpu.Mems is { Length: > 0 }) throw Error("linux.resources.cpu.mems", "is not supported by tiny");
+        if (cpu.Idle is not null) throw Error("linux.resources.cpu.idle", "is not supported by tiny");
+        if (cpu.Shares is > 262144 or (> 0 and < 2)) throw Error("linux.resources.cpu.shares", $"{cpu.Shares} is outside 2 to 262144");
+        return new ResourceLimits(
+            MemoryBytes: memory.Limit is > 0 ? memory.Limit : null,
+            CpuQuotaMicros: cpu.Quota is > 0 ? cpu.Quota : null,
+            CpuPeriod: cpu.Period is > 0 ? (long)cpu.Period : null,
+            CpuShares: cpu.Shares is > 0 ? (long)cpu.Shares : null,
+            PidsMax: resources.Pids?.Limit is > 0 ? resources.Pids.Limit : null);
+    }
+}
