@@ -23,6 +23,12 @@ public static unsafe partial class FileSystem
     [LibraryImport("libc", EntryPoint = "rmdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int RmdirRaw(string path);
 
+    [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int MkfifoRaw(string path, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int ChmodRaw(string path, uint mode);
+
     /// <summary>The file system's magic number (statfs(2) f_type), or null when the path is missing.</summary>
     public static long? FileSystemType(string path)
     {
@@ -46,5 +52,12 @@ public static unsafe partial class FileSystem
         if (RmdirRaw(path) == 0) return 0;
         var errno = Marshal.GetLastPInvokeError();
         return errno == Errno.ENOENT ? 0 : errno;
+    }
+
+    /// <summary>Creates a FIFO (mkfifo(3)); the mode is then set exactly, past the umask.</summary>
+    public static void MakeFifo(string path, uint mode)
+    {
+        if (MkfifoRaw(path, mode) < 0) throw new SyscallException("mkfifo", Marshal.GetLastPInvokeError(), path);
+        if (ChmodRaw(path, mode) < 0) throw new SyscallException("chmod", Marshal.GetLastPInvokeError(), path);
     }
 }

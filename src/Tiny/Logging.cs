@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using System.Text.Json;
+using Tiny.Runtime.Oci;
 using ZLogger;
+using ZLogger.Formatters;
 
 namespace Tiny;
 
@@ -15,10 +18,63 @@ internal static class Logging
             builder.AddZLoggerConsole(options =>
             {
                 options.LogToStandardErrorThreshold = LogLevel.Trace;
-                options.UsePlainTextFormatter(formatter => formatter.SetPrefixFormatter($"{0:yyyy-MM-ddTHH:mm:ss.ffffffZ} {1} ",
-                    (in MessageTemplate template, in LogInfo info) => template.Format(info.Timestamp.Utc, LevelName(info.LogLevel))));
+                PlainText(options);
             });
         });
+
+    /// <summary>
+    /// The OCI commands' log, as runc keeps it: --log FILE (appended) in --log-format text or json lines
+    /// {"time","level","msg"} (containerd reports the last error line's msg); without --log, stderr when --debug.
+    /// Warnings and errors only, everything with --debug.
+    /// </summary>
+    public static ILoggerFactory CreateForOci(GlobalOptions options)
+    {
+        if (options.Log is null && !options.Debug) return NullLoggerFactory.Instance;
+        return LoggerFactory.Create(builder =>
+        {
+            builder.SetMinimumLevel(options.Debug ? LogLevel.Debug : LogLevel.Warning);
+            void Format(ZLoggerOptions zlogger)
+            {
+                if (options.LogFormat == "json")
+                {
+                    zlogger.UseJsonFormatter(json =>
+                    {
+                        json.IncludeProperties = IncludeProperties.Timestamp | IncludeProperties.LogLevel | IncludeProperties.Message;
+                        json.UseUtcTimestamp = true;
+                        json.JsonPropertyNames = RuncJsonNames;
+                    });
+                }
+                else
+                {
+                    PlainText(zlogger);
+                }
+            }
+            if (options.Log is { } file) builder.AddZLoggerFile(file, Format);
+            else builder.AddZLoggerConsole(console =>
+            {
+                console.LogToStandardErrorThreshold = LogLevel.Trace;
+                Format(console);
+            });
+        });
+    }
+
+    static void PlainText(ZLoggerOptions options) =>
+        options.UsePlainTextFormatter(formatter => formatter.SetPrefixFormatter($"{0:yyyy-MM-ddTHH:mm:ss.ffffffZ} {1} ",
+            (in MessageTemplate template, in LogInfo info) => template.Format(info.Timestamp.Utc, LevelName(info.LogLevel))));
+
+    /// <summary>logrus's field and level names, which runc's JSON log lines have.</summary>
+    static readonly JsonPropertyNames RuncJsonNames = JsonPropertyNames.Default with
+    {
+        Timestamp = JsonEncodedText.Encode("time"),
+        LogLevel = JsonEncodedText.Encode("level"),
+        Message = JsonEncodedText.Encode("msg"),
+        LogLevelTrace = JsonEncodedText.Encode("trace"),
+        LogLevelDebug = JsonEncodedText.Encode("debug"),
+        LogLevelInformation = JsonEncodedText.Encode("info"),
+        LogLevelWarning = JsonEncodedText.Encode("warning"),
+        LogLevelError = JsonEncodedText.Encode("error"),
+        LogLevelCritical = JsonEncodedText.Encode("fatal"),
+    };
 
     static string LevelName(LogLevel level) => level switch
     {

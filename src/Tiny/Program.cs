@@ -1,13 +1,31 @@
 using ConsoleAppFramework;
 using Tiny;
+using Tiny.Runtime;
+using Tiny.Runtime.Oci;
 using Tiny.Runtime.Spec;
 
 ReportErrors.Install();
+GlobalOptions globals;
+string[] command;
+try
+{
+    (globals, command) = GlobalOptions.Extract(args);
+}
+catch (ContainerError e)
+{
+    Console.Error.WriteLine($"tiny: {e.Message}");
+    return e.ExitCode;
+}
+using var ociLogging = Logging.CreateForOci(globals);
+OciCommands.Globals = globals;
+OciCommands.Log = ReportErrors.ErrorLog = ociLogging.CreateLogger("tiny");
+
 ConsoleApp.Version = ConsoleApp.TinyVersion;
 ConsoleApp.Log = StandardOutput.WriteLine;
 var app = ConsoleApp.Create();
 app.Add<RunCommand>();
+app.Add<OciCommands>();
 app.Add<NetworkCommands>("network");
 app.Add<SeccompCommands>("seccomp");
-app.Run(CommandSyntax.Normalize(args, [RunCommand.Syntax]));
+app.Run(CommandSyntax.Normalize(OciCommands.RouteRun(command, globals), [RunCommand.Syntax, .. OciCommands.Syntaxes]));
 return ReportErrors.ExitCode();

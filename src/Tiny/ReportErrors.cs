@@ -1,6 +1,9 @@
 using ConsoleAppFramework;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Tiny.Interop;
 using Tiny.Runtime;
+using ZLogger;
 
 namespace Tiny;
 
@@ -15,6 +18,9 @@ internal static class ReportErrors
 {
     static readonly List<Exception> Thrown = [];
     static int? _exitCode;
+
+    /// <summary>Where errors are also logged: the OCI --log file that containerd and conmon read.</summary>
+    public static ILogger ErrorLog { get; set; } = NullLogger.Instance;
 
     public static void Install()
     {
@@ -32,6 +38,7 @@ internal static class ReportErrors
             // Bad arguments (ConsoleAppFramework's own message; exit 125 as Docker does, not its 1), or a bug.
             _ => (text, ContainerError.RuntimeFailure),
         };
+        ErrorLog.ZLogError($"{message}");
         Console.Error.WriteLine($"tiny: {message}");
         _exitCode = exitCode;
     }

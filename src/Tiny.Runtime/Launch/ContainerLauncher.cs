@@ -27,28 +27,89 @@ public sealed class ContainerLauncher(ILogger log)
     /// <summary>Set to have each phase of the launch timed (<c>tiny run --timing</c>).</summary>
     public LaunchTiming? Timing { get; init; }
 
-    public int Run(RunSpec spec, byte[]? seccomp)
+    /// <param name="started">Called once the command has been exec'd (the OCI state is written then).</param>
+    public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null)
     {
-        if (Process.GetEffectiveUserId() != 0)
-            throw new ContainerError("run needs root (rootless containers are not supported yet)");
-
-        var cgroup = ContainerCgroup.ForContainer(spec.Id, log);
+        RequireRoot();
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
         if (network is not null) Timing?.Mark("network prepare");
         using var terminal = _terminal = spec.Tty ? new TerminalSession(spec.Interactive) : null;
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
+        try
+        {
+            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, cloned: child =>
+            {
+                Volatile.Write(ref _childPid, child.Pid);
+                var pending = Interlocked.Exchange(ref _pendingSignal, 0);
+                if (pending != 0) Process.Kill(child.Pid, pending);
+            });
+            try
+            {
+                log.ZLogInformation($"container {spec.Id} started as pid {launched.Pid}");
+                started?.Invoke(launched);
+                if (terminal is not null)
+                {
+                    terminal.Attach();
+                    terminal.CopyUntilExit(launched.Pid);
+                }
+                var status = Process.WaitForExit(launched.Pid);
+                Timing?.Mark("container run");
+                var exitCode = Process.ExitCodeOf(status);
+                log.ZLogInformation($"container {spec.Id} exited with {exitCode}");
+                return exitCode;
+            }
+            finally
+            {
+                launched.Cgroup.Remove();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _childPid, 0);
+            foreach (var registration in registrations) registration.Dispose();
+            Timing?.Mark("cleanup");
+        }
+    }
+
+    /// <summary>
+    /// Sets a container up to the point where it waits on its exec FIFO (<see cref="ContainerPlan.Build"/>'s
+    /// execFifo) and returns it; the init then outlives tiny. <paramref name="cloned"/> gets the init and its cgroup
+    /// right after clone, before the child does anything, so that a caller can record them first.
+    /// </summary>
+    public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned)
+    {
+        RequireRoot();
+        return Launch(spec, seccomp, execFifo, network: null, terminal: null, cloned);
+    }
+
+    static void RequireRoot()
+    {
+        if (Process.GetEffectiveUserId() != 0)
+            throw new ContainerError("run needs root (rootless containers are not supported yet)");
+    }
+
+    /// <summary>
+    /// Clones the child into its namespaces, places it in its cgroup, attaches its network, releases it and waits
+    /// for its report: end of file on the error pipe when it has exec'd, (step, 0) when it is ready and waits on
+    /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind.
+    /// </summary>
+    LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
+        TerminalSession? terminal, Action<LaunchedContainer> cloned)
+    {
+        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath);
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
         var cgroupCreated = false;
+        var launched = false;
         try
         {
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
                 terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
-            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? []);
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? [], execFifo);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
@@ -60,17 +121,17 @@ public sealed class ContainerLauncher(ILogger log)
             syncRead = errorWrite = -1;
             terminal?.CloseChildSocket();
             if (pid < 0) throw new SyscallException("clone", -pid);
-            Volatile.Write(ref _childPid, pid);
-            var pending = Interlocked.Exchange(ref _pendingSignal, 0);
-            if (pending != 0) Process.Kill(pid, pending);
 
+            var container = new LaunchedContainer(pid, cgroup);
             try
             {
+                cloned(container);
                 log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
                 cgroupCreated = true;
                 cgroup.Create(spec.Limits);
                 cgroup.Join(pid);
                 Timing?.Mark("cgroup create + join");
+                if (spec.OomScoreAdj is { } oomScoreAdj) SetOomScoreAdj(pid, oomScoreAdj);
                 network?.Attach(pid);
                 if (network is not null) Timing?.Mark("network attach");
             }
@@ -87,33 +148,33 @@ public sealed class ContainerLauncher(ILogger log)
 
             Span<int> report = stackalloc int[2];
             var reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
+            var failed = reported == 8 && report[1] != 0;
             Timing?.AddChildSteps(plan.Steps, native.StepEnds);
-            Timing?.Mark(reported == 8 ? "failure report" : "exec");
-            if (reported == 8)
+            Timing?.Mark(failed ? "failure report" : "exec");
+            if (failed)
             {
                 Process.WaitForExit(pid);
                 throw SetupFailure(spec, plan.Steps[report[0]], report[1]);
             }
-            log.ZLogInformation($"container {spec.Id} started as pid {pid}");
-            if (terminal is not null)
+            if (execFifo is not null && reported != 8)
             {
-                terminal.Attach();
-                terminal.CopyUntilExit(pid);
+                Process.WaitForExit(pid);
+                throw new ContainerError($"container {spec.Id}: the init process exited during set-up");
             }
-            var status = Process.WaitForExit(pid);
-            Timing?.Mark("container run");
-            var exitCode = Process.ExitCodeOf(status);
-            log.ZLogInformation($"container {spec.Id} exited with {exitCode}");
-            return exitCode;
+            launched = true;
+            return container;
         }
         finally
         {
-            Volatile.Write(ref _childPid, 0);
-            if (cgroupCreated) cgroup.Remove();
+            if (cgroupCreated && !launched) cgroup.Remove();
             foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite }) FileDescriptor.Close(fd);
-            foreach (var registration in registrations) registration.Dispose();
-            Timing?.Mark("cleanup");
         }
+    }
+
+    static void SetOomScoreAdj(int pid, int value)
+    {
+        var errno = KernelCgroupFileSystem.Instance.TryWrite($"/proc/{pid}/oom_score_adj", value.ToString());
+        if (errno != 0) throw new ContainerError($"set oom_score_adj to {value}: {Errno.Describe(errno)}");
     }
 
     void Forward(PosixSignalContext context)
@@ -161,3 +222,6 @@ public sealed class ContainerLauncher(ILogger log)
             ? last
             : Security.CapabilitySet.Last;
 }
+
+/// <summary>A container's init, cloned and in its cgroup.</summary>
+public sealed record LaunchedContainer(int Pid, ContainerCgroup Cgroup);

@@ -36,14 +36,14 @@ public static class OciConversion
 
     /// <summary>The mounts tiny's rootfs set-up makes anyway, with runc's default options (runc spec): a config may
     /// list them. Other mounts wait for the shared mount steps.</summary>
-    static readonly (string Destination, string Type, string[] Options)[] StandardMounts =
+    public static readonly (string Destination, string Type, string Source, string[] Options)[] StandardMounts =
     [
-        ("/proc", "proc", []),
-        ("/dev", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        ("/dev/pts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        ("/dev/shm", "tmpfs", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        ("/dev/mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
-        ("/sys", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+        ("/proc", "proc", "proc", []),
+        ("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        ("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        ("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        ("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+        ("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
     ];
 
     /// <summary>Sysctls that belong to the IPC namespace (ipc_namespaces(7)), as runc's validator lists them.</summary>
@@ -111,6 +111,12 @@ public static class OciConversion
 
         var seccomp = linux.Seccomp is null ? null : SeccompPolicy.ForOci(linux.Seccomp);
         var capabilities = Capabilities(process.Capabilities);
+        // The kernel raises an ambient capability only when it is permitted and inheritable (capabilities(7));
+        // runc ignores the failure for the others, so the ambient set is what both allow.
+        var ambient = new CapabilitySet(capabilities.Ambient.Mask & capabilities.Permitted.Mask & capabilities.Inheritable.Mask);
+        if (ambient != capabilities.Ambient)
+            skipped.Add($"process.capabilities.ambient: {new CapabilitySet(capabilities.Ambient.Mask & ~ambient.Mask)} not raised: not both permitted and inheritable");
+        capabilities = capabilities with { Ambient = ambient };
         var user = User(process);
         var spec = new RunSpec
         {

@@ -22,6 +22,21 @@ public sealed record CommandSyntax(string Name, string[] Flags, string[][] Repea
         return syntax is null ? args : syntax.Rewrite(args);
     }
 
+    /// <summary>The option names given before the command's operand (or <c>--</c>), without their values: args[0] is the command.</summary>
+    public IEnumerable<string> OptionNames(string[] args)
+    {
+        for (var i = 1; i < args.Length; i++)
+        {
+            var token = args[i];
+            if (token == "--" || !token.StartsWith('-') || token.Length == 1) yield break;
+            var eq = token.IndexOf('=');
+            var hasValue = token.StartsWith("--", StringComparison.Ordinal) && eq > 2;
+            var name = hasValue ? token[..eq] : token;
+            yield return name;
+            if (!hasValue && !Flags.Contains(name)) i++;
+        }
+    }
+
     string[] Rewrite(string[] args)
     {
         List<string> output = [args[0]];

@@ -1,0 +1,213 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Tiny.Interop;
+
+namespace Tiny.Runtime.Oci;
+
+public enum ContainerStatus { Created, Running, Stopped }
+
+/// <summary>What tiny keeps about one container in ROOT/ID/state.json.</summary>
+public sealed class ContainerRecord
+{
+    public string OciVersion { get; set; } = OciSpec.Version;
+    public string Id { get; set; } = "";
+    public int Pid { get; set; }
+    /// <summary>The init's start time (field 22 of /proc/PID/stat): a later process with a recycled pid has another.</summary>
+    public ulong PidStartTime { get; set; }
+    public string Bundle { get; set; } = "";
+    public string Rootfs { get; set; } = "";
+    public DateTimeOffset Created { get; set; }
+    public Dictionary<string, string> Annotations { get; set; } = [];
+    public string[] CgroupDirectories { get; set; } = [];
+}
+
+/// <summary>The state a client reads (runtime spec "State", with runc's extra fields rootfs, created and owner).</summary>
+public sealed class OciState
+{
+    public string OciVersion { get; set; } = "";
+    public string Id { get; set; } = "";
+    public int Pid { get; set; }
+    public string Status { get; set; } = "";
+    public string Bundle { get; set; } = "";
+    public string Rootfs { get; set; } = "";
+    public string Created { get; set; } = "";
+    public Dictionary<string, string>? Annotations { get; set; }
+    public string Owner { get; set; } = "";
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ContainerRecord))]
+[JsonSerializable(typeof(OciState))]
+[JsonSerializable(typeof(OciState[]))]
+public sealed partial class StateJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// The containers under a root directory: ROOT/ID/ holds state.json (replaced atomically by rename(2)),
+/// the exec FIFO while the container is created and not started, and the lock file that serialises
+/// commands on that container (flock(2): released by the kernel if tiny dies).
+/// </summary>
+public sealed partial class ContainerStore(string root)
+{
+    public const string StateFile = "state.json", ExecFifo = "exec.fifo", LockFile = "lock";
+
+    public string Root { get; } = root;
+
+    public string DirectoryOf(string id) => Path.Combine(Root, id);
+    public string ExecFifoOf(string id) => Path.Combine(Root, id, ExecFifo);
+
+    /// <summary>runc's rule for ids: letters, digits and _ + - . only, so an id is always one path component.</summary>
+    public static void ValidateId(string id)
+    {
+        if (!ValidId().IsMatch(id) || id is "." or "..") throw new ContainerError($"invalid container id \"{id}\": use letters, digits, _ + - and .");
+    }
+
+    /// <summary>
+    /// Makes ROOT/ID; an existing one is an error. It is not locked: a lock taken before clone would be shared with
+    /// the init until it execs (flock(2) locks belong to the open file description), so the state is saved under
+    /// <see cref="Lock"/> once the init exists.
+    /// </summary>
+    public void CreateDirectory(string id)
+    {
+        ValidateId(id);
+        Directory.CreateDirectory(Root);
+        try
+        {
+            if (!FileSystem.MakeDirectory(DirectoryOf(id), 0x1c0)) throw new ContainerError($"container \"{id}\" already exists");
+        }
+        catch (SyscallException e)
+        {
+            throw new ContainerError($"create state directory {DirectoryOf(id)}: {Errno.Describe(e.Errno)}");
+        }
+    }
+
+    /// <summary>Saves a record under the container's lock.</summary>
+    public void SaveLocked(ContainerRecord record)
+    {
+        using var held = Lock(record.Id);
+        Save(record);
+    }
+
+    ContainerLock Lock(string id)
+    {
+        try
+        {
+            return new ContainerLock(FileLock.Acquire(Path.Combine(DirectoryOf(id), LockFile)));
+        }
+        catch (SyscallException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR)
+        {
+            throw NotFound(id);
+        }
+    }
+
+    /// <summary>Locks an existing container; one that is not there (or was deleted while we waited) does not exist.</summary>
+    public (ContainerLock Lock, ContainerRecord Record) Open(string id)
+    {
+        ValidateId(id);
+        var held = Lock(id);
+        var record = Load(id);
+        if (record is null)
+        {
+            held.Dispose();
+            throw NotFound(id);
+        }
+        return (held, record);
+    }
+
+    static ContainerError NotFound(string id) => new($"container \"{id}\" does not exist");
+
+    public ContainerRecord? Load(string id)
+    {
+        var path = Path.Combine(DirectoryOf(id), StateFile);
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), StateJsonContext.Default.ContainerRecord);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (JsonException e)
+        {
+            throw new ContainerError($"{path}: {e.Message.ReplaceLineEndings(" ")}");
+        }
+    }
+
+    /// <summary>Writes state.json through a temporary file and rename(2), so a reader sees the old or the new state, whole.</summary>
+    public void Save(ContainerRecord record)
+    {
+        var dir = DirectoryOf(record.Id);
+        var temporary = Path.Combine(dir, StateFile + ".tmp");
+        File.WriteAllText(temporary, JsonSerializer.Serialize(record, StateJsonContext.Default.ContainerRecord));
+        File.Move(temporary, Path.Combine(dir, StateFile), overwrite: true);
+    }
+
+    /// <summary>Removes ROOT/ID and everything in it.</summary>
+    public void Remove(string id) => Directory.Delete(DirectoryOf(id), recursive: true);
+
+    public IEnumerable<string> Ids() =>
+        Directory.Exists(Root)
+            ? Directory.EnumerateDirectories(Root).Select(Path.GetFileName).Where(id => File.Exists(Path.Combine(Root, id!, StateFile))).Order()!
+            : [];
+
+    /// <summary>created while the init waits on the exec FIFO, running while it lives, stopped once it has exited.</summary>
+    public ContainerStatus StatusOf(ContainerRecord record)
+    {
+        if (record.Pid <= 0 || ProcessStartTime(record.Pid) != record.PidStartTime) return ContainerStatus.Stopped;
+        return File.Exists(ExecFifoOf(record.Id)) ? ContainerStatus.Created : ContainerStatus.Running;
+    }
+
+    public OciState StateOf(ContainerRecord record)
+    {
+        var status = StatusOf(record);
+        return new OciState
+        {
+            OciVersion = record.OciVersion,
+            Id = record.Id,
+            Pid = status == ContainerStatus.Stopped ? 0 : record.Pid,
+            Status = status.ToString().ToLowerInvariant(),
+            Bundle = record.Bundle,
+            Rootfs = record.Rootfs,
+            Created = record.Created.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture),
+            Annotations = record.Annotations.Count > 0 ? record.Annotations : null,
+        };
+    }
+
+    /// <summary>
+    /// The start time of a live process (proc(5), /proc/PID/stat field 22), or null when there is none or it is a
+    /// zombie: an init that has exited but not been reaped (its parent, tiny create, is gone) counts as stopped.
+    /// </summary>
+    public static ulong? ProcessStartTime(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
+        }
+        // The command name (field 2) is in parentheses and may contain spaces: count fields after the last ')'.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        if (fields[0] is "Z" or "X" or "x") return null;
+        return ulong.Parse(fields[19], CultureInfo.InvariantCulture);
+    }
+
+    [GeneratedRegex(@"^[A-Za-z0-9_+\-.]+$")]
+    private static partial Regex ValidId();
+}
+
+/// <summary>A held per-container lock; disposing releases it.</summary>
+public sealed class ContainerLock(int fd) : IDisposable
+{
+    int _fd = fd;
+
+    public void Dispose()
+    {
+        FileLock.Release(_fd);
+        _fd = -1;
+    }
+}

@@ -1,0 +1,254 @@
+using Stopwatch = System.Diagnostics.Stopwatch;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Tiny.Interop;
+using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Launch;
+using ZLogger;
+
+namespace Tiny.Runtime.Oci;
+
+/// <summary>The runc-compatible lifecycle over bundles: create, start, state, kill, delete, run, list.</summary>
+public sealed class OciRuntime(GlobalOptions options, ILogger log)
+{
+    /// <summary>How long start and delete wait for an init to open its FIFO or to die.</summary>
+    static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    static readonly string[] SignalNames =
+    [
+        "", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
+        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
+        "WINCH", "IO", "PWR", "SYS",
+    ];
+
+    readonly ContainerStore _store = new(options.Root);
+
+    public ContainerStore Store => _store;
+
+    /// <summary>Sets the container up to its exec FIFO and leaves the init waiting there, its stdio tiny's.</summary>
+    public void Create(string id, string bundle, string? pidFile, int preserveFds)
+    {
+        var container = Load(id, bundle, preserveFds);
+        _store.CreateDirectory(id);
+        var created = false;
+        try
+        {
+            var fifo = _store.ExecFifoOf(id);
+            FileSystem.MakeFifo(fifo, 0x192 /* 0622 */);
+            // The child opens the FIFO through this fd's /proc/self/fd link: its own path is not visible after pivot_root.
+            var fifoFd = FileDescriptor.Open(fifo, FileDescriptor.O_PATH);
+            LaunchedContainer launched;
+            try
+            {
+                launched = new ContainerLauncher(log).Create(container.Spec, container.Seccomp?.Program, $"/proc/self/fd/{fifoFd}",
+                    child => _store.SaveLocked(Record(id, bundle, container, child)));
+            }
+            finally
+            {
+                FileDescriptor.Close(fifoFd);
+            }
+            if (pidFile is not null) WritePidFile(pidFile, launched.Pid);
+            created = true;
+        }
+        finally
+        {
+            if (!created) RemoveAfterFailure(id);
+        }
+    }
+
+    /// <summary>Lets a created container's init exec: reading its FIFO releases the init's blocked open.</summary>
+    public void Start(string id)
+    {
+        var (held, record) = _store.Open(id);
+        using (held)
+        {
+            var status = _store.StatusOf(record);
+            if (status != ContainerStatus.Created)
+                throw new ContainerError(status == ContainerStatus.Running
+                    ? $"container \"{id}\" is already running"
+                    : $"container \"{id}\" is stopped and cannot be started");
+            var fifo = _store.ExecFifoOf(id);
+            // Non-blocking, so that an init that died cannot leave start waiting forever.
+            var fd = FileDescriptor.Open(fifo, FileDescriptor.O_RDONLY | FileDescriptor.O_NONBLOCK);
+            try
+            {
+                Span<byte> signal = stackalloc byte[1];
+                var deadline = Stopwatch.StartNew();
+                while (!TryRead(fd, signal))
+                {
+                    if (_store.StatusOf(record) == ContainerStatus.Stopped)
+                        throw new ContainerError($"container \"{id}\": the init process exited before start");
+                    if (deadline.Elapsed > Patience) throw new ContainerError($"container \"{id}\": the init process did not answer start");
+                    Thread.Sleep(1);
+                }
+            }
+            finally
+            {
+                FileDescriptor.Close(fd);
+            }
+            File.Delete(fifo);
+            log.ZLogDebug($"container {id} started");
+        }
+    }
+
+    static bool TryRead(int fd, Span<byte> buffer)
+    {
+        try
+        {
+            return FileDescriptor.ReadFully(fd, buffer) == buffer.Length;
+        }
+        catch (SyscallException e) when (e.Errno == Errno.EAGAIN)
+        {
+            return false;
+        }
+    }
+
+    public OciState State(string id)
+    {
+        var (held, record) = _store.Open(id);
+        using (held) return _store.StateOf(record);
+    }
+
+    public IReadOnlyList<OciState> List() =>
+        _store.Ids().Select(_store.Load).OfType<ContainerRecord>().Select(_store.StateOf).ToArray();
+
+    public void Kill(string id, string signalName, bool all)
+    {
+        var signal = ParseSignal(signalName);
+        var (held, record) = _store.Open(id);
+        using (held)
+        {
+            if (_store.StatusOf(record) == ContainerStatus.Stopped) throw new ContainerError($"container \"{id}\" not running");
+            foreach (var pid in all ? ProcessesOf(record).Append(record.Pid).Distinct() : [record.Pid])
+                Process.Kill(pid, signal);
+        }
+    }
+
+    /// <summary>Removes a stopped or created container (runc kills a created one); <paramref name="force"/> kills a running one first.</summary>
+    public void Delete(string id, bool force)
+    {
+        var (held, record) = _store.Open(id);
+        using (held)
+        {
+            var status = _store.StatusOf(record);
+            if (status == ContainerStatus.Running && !force)
+                throw new ContainerError($"cannot delete container \"{id}\" that is not stopped: running");
+            if (status != ContainerStatus.Stopped || ProcessesOf(record).Any()) KillAndWait(record);
+            ContainerCgroup.Remove(record.CgroupDirectories, KernelCgroupFileSystem.Instance, log);
+            _store.Remove(id);
+        }
+    }
+
+    /// <summary>
+    /// runc run: create and start. In the foreground tiny waits, forwards signals, returns the exit code and then
+    /// deletes the container; with <paramref name="detach"/> it returns once the container runs.
+    /// </summary>
+    public int Run(string id, string bundle, string? pidFile, int preserveFds, bool detach, bool keep)
+    {
+        if (detach)
+        {
+            Create(id, bundle, pidFile, preserveFds);
+            Start(id);
+            return 0;
+        }
+        var container = Load(id, bundle, preserveFds);
+        _store.CreateDirectory(id);
+        var started = false;
+        try
+        {
+            var exitCode = new ContainerLauncher(log).Run(container.Spec, container.Seccomp?.Program, started: child =>
+            {
+                _store.SaveLocked(Record(id, bundle, container, child));
+                if (pidFile is not null) WritePidFile(pidFile, child.Pid);
+                started = true;
+            });
+            if (!keep) Delete(id, force: true);
+            return exitCode;
+        }
+        finally
+        {
+            if (!started) RemoveAfterFailure(id);
+        }
+    }
+
+    OciContainer Load(string id, string bundle, int preserveFds)
+    {
+        ContainerStore.ValidateId(id);
+        if (options.SystemdCgroup)
+            throw new ContainerError(Directory.Exists("/run/systemd/system")
+                ? "--systemd-cgroup: tiny has no systemd cgroup driver"
+                : "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system)");
+        if (preserveFds < 0) throw new ContainerError($"invalid --preserve-fds {preserveFds}: must be 0 or more");
+        var fullBundle = Path.GetFullPath(bundle);
+        var container = OciConversion.ToContainer(OciConversion.Load(fullBundle), fullBundle, id, LsmEnabled);
+        foreach (var skipped in container.Skipped) log.ZLogDebug($"{skipped}");
+        return container with { Spec = container.Spec with { PreserveFds = preserveFds } };
+    }
+
+    static ContainerRecord Record(string id, string bundle, OciContainer container, LaunchedContainer child) => new()
+    {
+        Id = id,
+        Pid = child.Pid,
+        PidStartTime = ContainerStore.ProcessStartTime(child.Pid) ?? 0,
+        Bundle = Path.GetFullPath(bundle),
+        Rootfs = container.Spec.Rootfs ?? "/",
+        Created = DateTimeOffset.UtcNow,
+        Annotations = new Dictionary<string, string>(container.Annotations),
+        CgroupDirectories = child.Cgroup.Directories.ToArray(),
+    };
+
+    /// <summary>After a failed create the launcher has already killed the init and removed its cgroup: the state goes too.</summary>
+    void RemoveAfterFailure(string id)
+    {
+        if (Directory.Exists(_store.DirectoryOf(id))) _store.Remove(id);
+    }
+
+    void KillAndWait(ContainerRecord record)
+    {
+        foreach (var pid in ProcessesOf(record).Append(record.Pid).Distinct()) Process.Kill(pid, Process.SIGKILL);
+        var deadline = Stopwatch.StartNew();
+        while (_store.StatusOf(record) != ContainerStatus.Stopped || ProcessesOf(record).Any())
+        {
+            if (deadline.Elapsed > Patience) throw new ContainerError($"container \"{record.Id}\": processes still alive after SIGKILL");
+            Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>The pids in the container's cgroup (cgroup.procs of its first directory).</summary>
+    static IEnumerable<int> ProcessesOf(ContainerRecord record)
+    {
+        if (record.CgroupDirectories.Length == 0) return [];
+        var procs = KernelCgroupFileSystem.Instance.ReadOrNull(Path.Combine(record.CgroupDirectories[0], "cgroup.procs")) ?? "";
+        return procs.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    /// <summary>As runc writes --pid-file: the pid with no newline, through a rename.</summary>
+    static void WritePidFile(string path, int pid)
+    {
+        var full = Path.GetFullPath(path);
+        var temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.tmp");
+        File.WriteAllText(temporary, pid.ToString(CultureInfo.InvariantCulture));
+        File.Move(temporary, full, overwrite: true);
+    }
+
+    /// <summary>A signal as runc's kill takes it: a number, or a name with or without SIG (TERM, SIGTERM, sigterm).</summary>
+    public static int ParseSignal(string text)
+    {
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+            return number is > 0 and <= Process.SignalMax ? number : throw new ContainerError($"invalid signal {text}");
+        var name = text.ToUpperInvariant();
+        if (name.StartsWith("SIG", StringComparison.Ordinal)) name = name[3..];
+        var index = Array.IndexOf(SignalNames, name);
+        return index > 0 ? index : throw new ContainerError($"invalid signal \"{text}\"");
+    }
+
+    /// <summary>Whether an LSM is on, as runc asks: AppArmor's module parameter, SELinux's file system.</summary>
+    static bool LsmEnabled(string lsm) => lsm switch
+    {
+        "apparmor" => File.Exists("/sys/module/apparmor/parameters/enabled")
+            && File.ReadAllText("/sys/module/apparmor/parameters/enabled").StartsWith('Y'),
+        _ => FileSystem.FileSystemType("/sys/fs/selinux") == SelinuxMagic,
+    };
+
+    const long SelinuxMagic = 0xf97cff8c;
+}

@@ -1,0 +1,163 @@
+using System.Text.Json;
+using ConsoleAppFramework;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tiny.Runtime;
+using Tiny.Runtime.Oci;
+using Tiny.Runtime.Spec;
+
+namespace Tiny;
+
+/// <summary>runc's command line over OCI bundles, for podman, containerd and anyone who drives runc.</summary>
+internal sealed class OciCommands
+{
+    /// <summary>runc run's own flags: given to `tiny run`, they make it runc's run rather than tiny's.</summary>
+    static readonly string[] OciRunFlags =
+        ["--bundle", "-b", "--detach", "-d", "--pid-file", "--keep", "--console-socket", "--no-pivot", "--no-new-keyring", "--preserve-fds"];
+
+    /// <summary>Each command's flags (options without a value), so that <c>--flag=value</c> and <c>--flag value</c> both work.</summary>
+    public static readonly CommandSyntax[] Syntaxes =
+    [
+        new("create", ["--no-pivot", "--no-new-keyring", "-h", "--help"], [], HasCommandOperand: false),
+        new("run-bundle", ["--detach", "-d", "--keep", "--no-pivot", "--no-new-keyring", "-h", "--help"], [], HasCommandOperand: false),
+        new("delete", ["--force", "-f", "-h", "--help"], [], HasCommandOperand: false),
+        new("kill", ["--all", "-a", "-h", "--help"], [], HasCommandOperand: false),
+        new("list", ["--quiet", "-q", "-h", "--help"], [], HasCommandOperand: false),
+        new("spec", ["--rootless", "-h", "--help"], [], HasCommandOperand: false),
+        new("start", ["-h", "--help"], [], HasCommandOperand: false),
+        new("state", ["-h", "--help"], [], HasCommandOperand: false),
+    ];
+
+    public static GlobalOptions Globals { get; set; } = new();
+    public static ILogger Log { get; set; } = NullLogger.Instance;
+
+    /// <summary>`tiny run` is runc's when global flags precede it or it carries a flag only runc's run has.</summary>
+    public static string[] RouteRun(string[] command, GlobalOptions globals)
+    {
+        if (command.Length == 0 || command[0] != "run") return command;
+        var oci = globals.Given || RunCommand.Syntax.OptionNames(command).Any(OciRunFlags.Contains);
+        return oci ? ["run-bundle", .. command[1..]] : command;
+    }
+
+    OciRuntime Runtime => new(Globals, Log);
+
+    /// <summary>Write a starter config.json for a bundle (a shell in rootfs/), as runc spec does.</summary>
+    /// <param name="bundle">-b, The bundle directory to write config.json into [default: the current directory].</param>
+    /// <param name="rootless">A config for a rootless container (not supported yet).</param>
+    public int Spec(string bundle = ".", bool rootless = false)
+    {
+        if (rootless) throw new ContainerError("spec --rootless: rootless containers are not supported yet");
+        var path = Path.Combine(bundle, OciConversion.ConfigFile);
+        if (File.Exists(path)) throw new ContainerError($"File {path} exists. Remove it first");
+        File.WriteAllText(path, JsonSerializer.Serialize(OciSpec.DefaultConfig(), OciJsonContext.Default.OciConfig));
+        return 0;
+    }
+
+    /// <summary>Print what this runtime supports (runtime spec features document).</summary>
+    public int Features()
+    {
+        Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(), FeaturesJsonContext.Default.OciFeatures));
+        return 0;
+    }
+
+    /// <summary>Create a container from a bundle; it waits before running its process until `tiny start`.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="bundle">-b, The bundle directory [default: the current directory].</param>
+    /// <param name="pidFile">File to write the container's init pid to.</param>
+    /// <param name="consoleSocket">Unix socket to send a pty master to (not supported yet).</param>
+    /// <param name="noPivot">Do not use pivot_root (tiny always does).</param>
+    /// <param name="noNewKeyring">Do not create a new session keyring (tiny never does).</param>
+    /// <param name="preserveFds">Pass this many fds after stdio (3 onwards) to the container.</param>
+    public int Create([Argument] string id, string bundle = ".", string? pidFile = null, string? consoleSocket = null,
+        bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
+    {
+        RefuseConsoleSocket(consoleSocket);
+        Runtime.Create(id, bundle, pidFile, preserveFds);
+        return 0;
+    }
+
+    /// <summary>Start a created container's process.</summary>
+    /// <param name="id">The container id.</param>
+    public int Start([Argument] string id)
+    {
+        Runtime.Start(id);
+        return 0;
+    }
+
+    /// <summary>Print a container's state as JSON.</summary>
+    /// <param name="id">The container id.</param>
+    public int State([Argument] string id)
+    {
+        Console.WriteLine(JsonSerializer.Serialize(Runtime.State(id), StateJsonContext.Default.OciState));
+        return 0;
+    }
+
+    /// <summary>Send a signal to a container's init (or with --all to every process in it).</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="signal">Name (TERM, SIGTERM) or number [default: SIGTERM].</param>
+    /// <param name="all">-a, Signal every process in the container's cgroup.</param>
+    public int Kill([Argument] string id, [Argument] string signal = "SIGTERM", bool all = false)
+    {
+        Runtime.Kill(id, signal, all);
+        return 0;
+    }
+
+    /// <summary>Delete a stopped or created container: its cgroup and state.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="force">-f, Kill a running container first.</param>
+    public int Delete([Argument] string id, bool force = false)
+    {
+        Runtime.Delete(id, force);
+        return 0;
+    }
+
+    /// <summary>List the containers under --root.</summary>
+    /// <param name="format">-f, table or json.</param>
+    /// <param name="quiet">-q, Print the ids only.</param>
+    public int List(string format = "table", bool quiet = false)
+    {
+        var states = Runtime.List();
+        if (quiet)
+        {
+            foreach (var state in states) Console.WriteLine(state.Id);
+        }
+        else if (format == "json")
+        {
+            Console.WriteLine(JsonSerializer.Serialize(states.ToArray(), StateJsonContext.Default.OciStateArray));
+        }
+        else if (format == "table")
+        {
+            Console.WriteLine($"{"ID",-20} {"PID",-8} {"STATUS",-10} {"BUNDLE",-40} {"CREATED",-30} OWNER");
+            foreach (var s in states) Console.WriteLine($"{s.Id,-20} {s.Pid,-8} {s.Status,-10} {s.Bundle,-40} {s.Created,-30} root");
+        }
+        else
+        {
+            throw new ContainerError($"invalid --format \"{format}\": expected table or json");
+        }
+        return 0;
+    }
+
+    /// <summary>runc run: create and start a container from a bundle, in the foreground unless --detach.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="bundle">-b, The bundle directory [default: the current directory].</param>
+    /// <param name="detach">-d, Return once the container runs.</param>
+    /// <param name="pidFile">File to write the container's init pid to.</param>
+    /// <param name="consoleSocket">Unix socket to send a pty master to (not supported yet).</param>
+    /// <param name="keep">Keep the container's state after it exits.</param>
+    /// <param name="noPivot">Do not use pivot_root (tiny always does).</param>
+    /// <param name="noNewKeyring">Do not create a new session keyring (tiny never does).</param>
+    /// <param name="preserveFds">Pass this many fds after stdio (3 onwards) to the container.</param>
+    [Command("run-bundle")]
+    [Hidden]
+    public int RunBundle([Argument] string id, string bundle = ".", bool detach = false, string? pidFile = null,
+        string? consoleSocket = null, bool keep = false, bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
+    {
+        RefuseConsoleSocket(consoleSocket);
+        return Runtime.Run(id, bundle, pidFile, preserveFds, detach, keep);
+    }
+
+    static void RefuseConsoleSocket(string? consoleSocket)
+    {
+        if (consoleSocket is not null) throw new ContainerError("--console-socket: terminal containers are not supported yet");
+    }
+}
