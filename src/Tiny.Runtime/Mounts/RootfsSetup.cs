@@ -92,6 +92,7 @@ public static class RootfsSetup
         yield return new Symlink("/proc/self/fd/0", dev + "/stdin");
         yield return new Symlink("/proc/self/fd/1", dev + "/stdout");
         yield return new Symlink("/proc/self/fd/2", dev + "/stderr");
-        yield return new Symlink("/proc/kcore", dev + "/core");
+        // As runc: /proc/kcore exists only in kernels built with CONFIG_PROC_KCORE.
+        if (File.Exists("/proc/kcore")) yield return new Symlink("/proc/kcore", dev + "/core");
     }
 }

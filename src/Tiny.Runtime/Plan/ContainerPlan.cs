@@ -57,6 +57,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (seccomp is not null && !spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
         steps.Add(new DropBoundingSet(caps.Bounding.Mask, lastCap));
         steps.Add(new SetKeepCapabilities(true));
+        // Still as root, as runc does: a working directory only root may enter is still the command's.
+        steps.Add(new ChangeDirectory(spec.Workdir));
         steps.Add(new SetGroups(spec.AdditionalGids));
         steps.Add(new SetGid(spec.Gid));
         steps.Add(new SetUid(spec.Uid));
@@ -65,7 +67,6 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new ClearAmbientCapabilities());
         if (caps.Ambient.Mask != 0) steps.Add(new RaiseAmbientCapabilities(caps.Ambient.Mask));
         if (spec.NoNewPrivileges) steps.Add(new SetNoNewPrivileges());
-        steps.Add(new ChangeDirectory(spec.Workdir));
         // As the container's user, so that its terminal belongs to it.
         if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, channel.TerminalSize.Rows, channel.TerminalSize.Columns));
         steps.Add(new SetUmask(spec.Umask));

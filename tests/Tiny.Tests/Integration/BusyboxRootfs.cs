@@ -13,6 +13,8 @@ public static class BusyboxRootfs
     static string Build()
     {
         var root = Directory.CreateTempSubdirectory("tiny-busybox-").FullName;
+        // A root as images have it (0755), so that users other than root can reach its files.
+        File.SetUnixFileMode(root, (UnixFileMode)0x1ed);
         foreach (var dir in new[] { "bin", "etc", "tmp", "proc", "sys", "dev", "root" })
             Directory.CreateDirectory(System.IO.Path.Combine(root, dir));
         File.Copy(Busybox, System.IO.Path.Combine(root, "bin", "busybox"));

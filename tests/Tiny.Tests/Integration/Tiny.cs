@@ -74,6 +74,20 @@ public static class Tiny
         Directory.EnumerateDirectories("/sys/fs/cgroup", $"tiny-{name}", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 5, IgnoreInaccessible = true })
             .ToArray();
 
+    /// <summary>Whether a process runs: it exists and is not a zombie (one whose parent is gone waits for PID 1 to reap it).</summary>
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)] is not ('Z' or 'X');
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The host's mount table without the per-line mount ids, which a container run does not change.</summary>
     public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
 
