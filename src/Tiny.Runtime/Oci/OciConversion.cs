@@ -34,18 +34,6 @@ public static class OciConversion
         ("ipc", Namespace.CLONE_NEWIPC), ("uts", Namespace.CLONE_NEWUTS), ("cgroup", Namespace.CLONE_NEWCGROUP),
     ];
 
-    /// <summary>The mounts tiny's rootfs set-up makes anyway, with runc's default options (runc spec): a config may
-    /// list them. Other mounts wait for the shared mount steps.</summary>
-    public static readonly (string Destination, string Type, string Source, string[] Options)[] StandardMounts =
-    [
-        ("/proc", "proc", "proc", []),
-        ("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        ("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        ("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        ("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
-        ("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
-    ];
-
     /// <summary>Sysctls that belong to the IPC namespace (ipc_namespaces(7)), as runc's validator lists them.</summary>
     static readonly string[] IpcSysctls =
         ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
@@ -96,7 +84,6 @@ public static class OciConversion
         if (config.Domainname is { Length: > 0 } && !Has(Namespace.CLONE_NEWUTS))
             throw Error("domainname", "needs a uts namespace of the container's own");
 
-        CheckMounts(config.Mounts ?? []);
         Unsupported(linux.UidMappings, "linux.uidMappings");
         Unsupported(linux.GidMappings, "linux.gidMappings");
         Unsupported(linux.TimeOffsets, "linux.timeOffsets");
@@ -125,6 +112,7 @@ public static class OciConversion
             Domainname = config.Domainname is { Length: > 0 } domain ? domain : null,
             Rootfs = Rootfs(config.Root, bundle),
             ReadonlyRootfs = config.Root!.Readonly,
+            Mounts = OciMounts.ToRequests(config.Mounts ?? [], bundle),
             Command = Args(process),
             Env = Env(process.Env ?? []),
             Workdir = process.Cwd is { Length: > 0 } cwd && cwd.StartsWith('/') ? cwd : throw Error("process.cwd", $"\"{process.Cwd}\" must be an absolute path"),
@@ -186,18 +174,6 @@ public static class OciConversion
         if (!result.Any(r => r.Type == Namespace.CLONE_NEWNS))
             throw Error("linux.namespaces", "must include a mount namespace (tiny does not set up a rootfs in the host's)");
         return result;
-    }
-
-    static void CheckMounts(OciMount[] mounts)
-    {
-        for (var i = 0; i < mounts.Length; i++)
-        {
-            var mount = mounts[i];
-            var standard = StandardMounts.FirstOrDefault(s => s.Destination == mount.Destination?.TrimEnd('/') && s.Type == mount.Type);
-            if (standard.Destination is null || !(mount.Options ?? []).Order().SequenceEqual(standard.Options.Order()))
-                throw Error($"mounts[{i}] ({mount.Destination})",
-                    "is not supported by tiny: only the standard /proc, /sys and /dev mounts with runc's default options are");
-        }
     }
 
     static string Rootfs(OciRoot? root, string bundle)

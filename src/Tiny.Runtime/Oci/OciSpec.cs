@@ -33,7 +33,7 @@ public static class OciSpec
             },
             Root = new OciRoot { Path = "rootfs", Readonly = true },
             Hostname = "tiny",
-            Mounts = OciConversion.StandardMounts
+            Mounts = OciMounts.Standard
                 .Select(m => new OciMount
                 {
                     Destination = m.Destination, Type = m.Type, Source = m.Source,
@@ -59,7 +59,7 @@ public static class OciSpec
         OciVersionMin = "1.0.0",
         OciVersionMax = Version,
         Hooks = [],
-        MountOptions = [],
+        MountOptions = OciMounts.OptionNames,
         Linux = new LinuxFeatures
         {
             Namespaces = OciConversion.NamespaceTypes.Select(t => t.Name).ToArray(),

@@ -204,4 +204,41 @@ public class OciLifecycleTests
         await Assert.That(outputs["tiny"].Stdout).IsEqualTo(outputs["runc"].Stdout);
         await Assert.That(outputs["tiny"].ExitCode).IsEqualTo(outputs["runc"].ExitCode);
     }
+
+    [Test]
+    public async Task Config_mounts_look_the_same_under_tiny_and_runc()
+    {
+        RuntimeUnderTest.Require("runc");
+        var data = Directory.CreateTempSubdirectory("tiny-oci-data-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(data, "file"), "from the host\n");
+            using var bundle = await OciBundle.Create(["sh", "-c",
+                "cat /data/file; touch /data/new 2>&1 | sed 's/.*: //'; grep -E ' /(data|scratch) ' /proc/self/mountinfo | cut -d' ' -f5,6,9,10,11 | sed 's/,inode64//'"],
+                config =>
+                {
+                    config["mounts"]!.AsArray().Add(System.Text.Json.Nodes.JsonNode.Parse(
+                        $$"""{"destination": "/data", "type": "bind", "source": "{{data}}", "options": ["rbind", "ro", "nosuid"]}"""));
+                    config["mounts"]!.AsArray().Add(System.Text.Json.Nodes.JsonNode.Parse(
+                        """{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nodev", "size=1m", "mode=700"]}"""));
+                    config["root"]!["readonly"] = false;
+                });
+            var outputs = new Dictionary<string, Tiny.Result>();
+            foreach (var name in new[] { "tiny", "runc" })
+            {
+                using var runtime = RuntimeUnderTest.Of(name);
+                outputs[name] = await runtime.Run("run", "--bundle", bundle.Path, runtime.NewId("mounts"));
+            }
+            await Assert.That(outputs["tiny"].Stderr).IsEmpty();
+            await Assert.That(outputs["tiny"].Stdout).StartsWith("from the host\nRead-only file system\n");
+            await Assert.That(outputs["tiny"].Stdout).IsEqualTo(outputs["runc"].Stdout);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+            // Both runtimes create missing mount points in the rootfs, as the spec allows.
+            foreach (var mountPoint in new[] { "data", "scratch" })
+                if (Directory.Exists(Path.Combine(BusyboxRootfs.Path, mountPoint))) Directory.Delete(Path.Combine(BusyboxRootfs.Path, mountPoint));
+        }
+    }
 }

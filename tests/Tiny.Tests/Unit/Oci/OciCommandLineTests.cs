@@ -1,0 +1,118 @@
+using Tiny.Runtime;
+using Tiny.Runtime.Oci;
+using Tiny.Runtime.Spec;
+
+namespace Tiny.Tests.Unit.Oci;
+
+public class OciCommandLineTests
+{
+    [Test]
+    public async Task Global_flags_before_the_command_are_taken_in_both_spellings()
+    {
+        var (options, command) = GlobalOptions.Extract(
+            ["--root", "/tmp/r", "--log=/tmp/log.json", "--log-format", "json", "--debug", "--systemd-cgroup=false", "state", "--root", "x"]);
+        await Assert.That(options).IsEqualTo(new GlobalOptions
+        {
+            Root = "/tmp/r", Log = "/tmp/log.json", LogFormat = "json", Debug = true, SystemdCgroup = false, Given = true,
+        });
+        await Assert.That(command).IsEquivalentTo(["state", "--root", "x"], CollectionOrdering.Matching);
+        var (defaults, run) = GlobalOptions.Extract(["run", "--rootfs", "/r", "--", "sh"]);
+        await Assert.That(defaults).IsEqualTo(new GlobalOptions());
+        await Assert.That(defaults.Root).IsEqualTo("/run/tiny");
+        await Assert.That(run.Length).IsEqualTo(5);
+    }
+
+    [Test]
+    [Arguments(new[] { "--log-format", "xml", "list" }, "invalid --log-format \"xml\": expected text or json")]
+    [Arguments(new[] { "--root" }, "flag --root needs a value")]
+    [Arguments(new[] { "--rootless", "true", "list" }, "--rootless true: rootless containers are not supported yet")]
+    public async Task Bad_global_flags_are_one_line_errors(string[] args, string message)
+    {
+        var error = Assert.Throws<ContainerError>(() => GlobalOptions.Extract(args));
+        await Assert.That(error.Message).IsEqualTo(message);
+    }
+
+    [Test]
+    [Arguments("TERM", 15)]
+    [Arguments("SIGTERM", 15)]
+    [Arguments("sigkill", 9)]
+    [Arguments("9", 9)]
+    [Arguments("WINCH", 28)]
+    [Arguments("64", 64)]
+    public async Task Signals_are_names_with_or_without_sig_or_numbers(string text, int number) =>
+        await Assert.That(OciRuntime.ParseSignal(text)).IsEqualTo(number);
+
+    [Test]
+    [Arguments("NOPE")]
+    [Arguments("0")]
+    [Arguments("65")]
+    [Arguments("-1")]
+    public async Task Unknown_signals_are_refused(string text) =>
+        await Assert.That(Assert.Throws<ContainerError>(() => OciRuntime.ParseSignal(text)).Message).Contains(text);
+
+    [Test]
+    public async Task Option_names_stop_at_the_first_operand_and_skip_option_values()
+    {
+        var run = new CommandSyntax("run", ["--readonly"], [], HasCommandOperand: true);
+        await Assert.That(run.OptionNames(["run", "--name", "-d", "--readonly", "--bundle=b", "id", "--detach"]))
+            .IsEquivalentTo(["--name", "--readonly", "--bundle"], CollectionOrdering.Matching);
+        await Assert.That(run.OptionNames(["run", "--", "-d"])).IsEmpty();
+    }
+
+    [Test]
+    [Arguments("a")]
+    [Arguments("A-b_c.d+e")]
+    public async Task Container_ids_of_runcs_characters_are_accepted(string id)
+    {
+        ContainerStore.ValidateId(id);
+        await Assert.That(id).IsNotEmpty();
+    }
+
+    [Test]
+    [Arguments("..")]
+    [Arguments("a/b")]
+    [Arguments("")]
+    [Arguments("é")]
+    public async Task Ids_that_are_not_one_plain_path_component_are_refused(string id) =>
+        await Assert.That(Assert.Throws<ContainerError>(() => ContainerStore.ValidateId(id)).Message).StartsWith("invalid container id");
+
+    [Test]
+    public async Task State_is_saved_whole_and_a_dead_init_reads_as_stopped()
+    {
+        var root = Directory.CreateTempSubdirectory("tiny-store-").FullName;
+        try
+        {
+            var store = new ContainerStore(root);
+            store.CreateDirectory("c1");
+            await Assert.That(Assert.Throws<ContainerError>(() => store.CreateDirectory("c1")).Message).IsEqualTo("container \"c1\" already exists");
+            var self = Environment.ProcessId;
+            store.SaveLocked(new ContainerRecord
+            {
+                Id = "c1", Pid = self, PidStartTime = ContainerStore.ProcessStartTime(self)!.Value, Bundle = "/b",
+                Annotations = new() { ["k"] = "v" },
+            });
+            var (held, record) = store.Open("c1");
+            using (held)
+            {
+                await Assert.That(store.StatusOf(record)).IsEqualTo(ContainerStatus.Running);
+                File.WriteAllText(store.ExecFifoOf("c1"), "");
+                await Assert.That(store.StatusOf(record)).IsEqualTo(ContainerStatus.Created);
+                record.PidStartTime++;
+                await Assert.That(store.StatusOf(record)).IsEqualTo(ContainerStatus.Stopped);
+                var state = store.StateOf(record);
+                await Assert.That(state.Pid).IsEqualTo(0);
+                await Assert.That(state.Status).IsEqualTo("stopped");
+                await Assert.That(state.Annotations!["k"]).IsEqualTo("v");
+            }
+            await Assert.That(store.Ids()).IsEquivalentTo(["c1"], CollectionOrdering.Matching);
+            await Assert.That(Directory.GetFiles(store.DirectoryOf("c1")).Select(f => Path.GetFileName(f)).Order())
+                .IsEquivalentTo(["exec.fifo", "lock", "state.json"], CollectionOrdering.Matching);
+            store.Remove("c1");
+            await Assert.That(Assert.Throws<ContainerError>(() => store.Open("c1")).Message).IsEqualTo("container \"c1\" does not exist");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}

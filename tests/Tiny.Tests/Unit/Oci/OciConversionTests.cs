@@ -1,0 +1,265 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tiny.Interop;
+using Tiny.Runtime;
+using Tiny.Runtime.Oci;
+using Tiny.Runtime.Plan;
+using Tiny.Runtime.Security;
+using Tiny.Runtime.Spec;
+
+namespace Tiny.Tests.Unit.Oci;
+
+public class OciConversionTests
+{
+    static readonly string Bundle = Directory.CreateTempSubdirectory("tiny-oci-unit-").FullName;
+
+    static OciConversionTests() => Directory.CreateDirectory(Path.Combine(Bundle, "rootfs"));
+
+    /// <summary>`tiny spec`'s config, terminal off, edited.</summary>
+    static JsonObject Config(Action<JsonObject>? edit = null)
+    {
+        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(), OciJsonContext.Default.OciConfig))!.AsObject();
+        config["process"]!["terminal"] = false;
+        edit?.Invoke(config);
+        return config;
+    }
+
+    static OciContainer Convert(JsonObject config, bool lsm = false) =>
+        OciConversion.ToContainer(OciConversion.Parse(config.ToJsonString()), Bundle, "c1", _ => lsm);
+
+    static async Task<string> Refusal(Action<JsonObject> edit)
+    {
+        var error = Assert.Throws<ContainerError>(() => Convert(Config(edit)));
+        await Assert.That(error.ExitCode).IsEqualTo(125);
+        await Assert.That(error.Message).DoesNotContain("\n");
+        return error.Message;
+    }
+
+    [Test]
+    public async Task The_default_spec_converts_to_runcs_starter_container()
+    {
+        var spec = Convert(Config()).Spec;
+        await Assert.That(spec.Rootfs).IsEqualTo(Path.Combine(Bundle, "rootfs"));
+        await Assert.That(spec.ReadonlyRootfs).IsTrue();
+        await Assert.That(spec.Command).IsEquivalentTo(["sh"], CollectionOrdering.Matching);
+        await Assert.That(spec.Hostname).IsEqualTo("tiny");
+        await Assert.That(spec.Workdir).IsEqualTo("/");
+        await Assert.That(spec.Umask).IsEqualTo(0x12u);
+        await Assert.That(spec.NoNewPrivileges).IsTrue();
+        var three = CapabilitySet.Of(Capability.AuditWrite, Capability.Kill, Capability.NetBindService);
+        await Assert.That(spec.CapabilitySets).IsEqualTo(new ProcessCapabilities(three, three, three, new CapabilitySet(0), new CapabilitySet(0)));
+        await Assert.That(spec.Rlimits).IsEquivalentTo([new Rlimit(7, 1024, 1024)], CollectionOrdering.Matching);
+        await Assert.That(spec.Namespaces!.Select(n => n.Type).Aggregate((a, b) => a | b)).IsEqualTo(Namespace.CLONE_NEWPID | Namespace.CLONE_NEWNET
+            | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWUTS | Namespace.CLONE_NEWNS | Namespace.CLONE_NEWCGROUP);
+        await Assert.That(spec.RootPropagation).IsEqualTo(Mount.MS_REC | Mount.MS_SLAVE);
+        await Assert.That(spec.MaskedPaths!).Contains("/proc/kcore");
+        await Assert.That(spec.ReadonlyPaths!).Contains("/proc/sys");
+        await Assert.That(spec.Limits).IsEqualTo(Runtime.Cgroups.ResourceLimits.None);
+    }
+
+    [Test]
+    public async Task Process_user_resources_and_namespaces_are_carried_over()
+    {
+        var nsPath = "/proc/self/ns/net";
+        var container = Convert(Config(c =>
+        {
+            c["process"]!["user"] = JsonNode.Parse("""{"uid": 1000, "gid": 100, "additionalGids": [5, 6], "umask": 63}""");
+            c["process"]!["cwd"] = "/work";
+            c["process"]!["oomScoreAdj"] = 200;
+            c["process"]!["noNewPrivileges"] = false;
+            c["domainname"] = "example.org";
+            c["annotations"] = JsonNode.Parse("""{"a": "b"}""");
+            c["linux"]!["namespaces"] = JsonNode.Parse($$"""[{"type": "mount"}, {"type": "uts"}, {"type": "network", "path": "{{nsPath}}"}]""");
+            c["hostname"] = null;
+            c["linux"]!["cgroupsPath"] = "/tiny-test/c1";
+            c["linux"]!["resources"] = JsonNode.Parse("""{"memory": {"limit": 67108864}, "cpu": {"shares": 512, "quota": 50000, "period": 200000}, "pids": {"limit": 20}}""");
+        }));
+        var spec = container.Spec;
+        await Assert.That(spec.Uid).IsEqualTo(1000u);
+        await Assert.That(spec.Gid).IsEqualTo(100u);
+        await Assert.That(spec.AdditionalGids).IsEquivalentTo([5u, 6u], CollectionOrdering.Matching);
+        await Assert.That(spec.Umask).IsEqualTo(63u);
+        await Assert.That(spec.Workdir).IsEqualTo("/work");
+        await Assert.That(spec.OomScoreAdj).IsEqualTo(200);
+        await Assert.That(spec.NoNewPrivileges).IsFalse();
+        await Assert.That(spec.Domainname).IsEqualTo("example.org");
+        await Assert.That(spec.Hostname).IsEqualTo("");
+        await Assert.That(container.Annotations["a"]).IsEqualTo("b");
+        await Assert.That(spec.Namespaces).IsEquivalentTo(
+            [new NamespaceRequest(Namespace.CLONE_NEWNS), new NamespaceRequest(Namespace.CLONE_NEWUTS),
+                new NamespaceRequest(Namespace.CLONE_NEWNET, nsPath)], CollectionOrdering.Matching);
+        await Assert.That(spec.Network).IsEqualTo(NetworkMode.Host);
+        await Assert.That(spec.CgroupsPath).IsEqualTo("/tiny-test/c1");
+        await Assert.That(spec.Limits).IsEqualTo(new Runtime.Cgroups.ResourceLimits(MemoryBytes: 64 << 20, CpuQuotaMicros: 50000,
+            PidsMax: 20, CpuPeriod: 200000, CpuShares: 512));
+    }
+
+    [Test]
+    public async Task Ambient_capabilities_are_those_both_permitted_and_inheritable_as_runc_raises_them()
+    {
+        var container = Convert(Config(c => c["process"]!["capabilities"] = JsonNode.Parse(
+            """{"bounding": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"], "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL", "CAP_CHOWN"]}""")));
+        await Assert.That(container.Spec.CapabilitySets!.Ambient).IsEqualTo(CapabilitySet.Of(Capability.Kill));
+        await Assert.That(container.Skipped.Single()).Contains("CAP_CHOWN");
+    }
+
+    [Test]
+    public async Task Sysctls_in_the_containers_own_namespaces_are_written_others_are_refused()
+    {
+        var spec = Convert(Config(c => c["linux"]!["sysctl"] = JsonNode.Parse("""{"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000"}"""))).Spec;
+        await Assert.That(spec.Sysctl.Select(kv => kv.Key)).IsEquivalentTo(["net.ipv4.ip_forward", "kernel.shmmax"], CollectionOrdering.Matching);
+        await Assert.That(await Refusal(c => c["linux"]!["sysctl"] = JsonNode.Parse("""{"vm.swappiness": "1"}""")))
+            .IsEqualTo("config.json: linux.sysctl \"vm.swappiness\" is not in a namespace of the container's own: it would change the host");
+        await Assert.That(await Refusal(c =>
+        {
+            c["linux"]!["sysctl"] = JsonNode.Parse("""{"net.ipv4.ip_forward": "1"}""");
+            c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}]""");
+            c["hostname"] = null;
+        })).Contains("needs a new network namespace");
+        await Assert.That(await Refusal(c => c["linux"]!["sysctl"] = JsonNode.Parse("""{"net/../../x": "1"}"""))).Contains("is not a sysctl name");
+    }
+
+    [Test]
+    [Arguments("hooks", """{"prestart": [{"path": "/bin/true"}]}""", "config.json: hooks is not supported by tiny")]
+    [Arguments("linux.uidMappings", """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: linux.uidMappings is not supported by tiny")]
+    [Arguments("linux.devices", """[{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]""", "config.json: linux.devices is not supported by tiny")]
+    [Arguments("linux.resources.devices", """[{"allow": false, "access": "rwm"}]""", "config.json: linux.resources.devices is not supported by tiny")]
+    [Arguments("linux.resources.memory", """{"swap": 1000}""", "config.json: linux.resources.memory.swap is not supported by tiny")]
+    [Arguments("linux.resources.cpu", """{"cpus": "0-1"}""", "config.json: linux.resources.cpu.cpus is not supported by tiny")]
+    [Arguments("linux.personality", """{"domain": "LINUX32"}""", "config.json: linux.personality is not supported by tiny")]
+    [Arguments("process.terminal", "true", "config.json: process.terminal is not supported by tiny yet (no pty or --console-socket)")]
+    [Arguments("process.scheduler", """{"policy": "SCHED_FIFO"}""", "config.json: process.scheduler is not supported by tiny")]
+    [Arguments("linux.rootfsPropagation", "\"shared\"", "config.json: linux.rootfsPropagation \"shared\" is not supported by tiny")]
+    [Arguments("linux.cgroupsPath", "\"system.slice:tiny:c1\"", "config.json: linux.cgroupsPath \"system.slice:tiny:c1\" is a systemd slice:prefix:name path; tiny has no systemd cgroup driver")]
+    [Arguments("mounts", """[{"destination": "/data", "type": "nfs", "source": "server:/x"}]""", "config.json: mounts[0] (/data) type \"nfs\" is not supported by tiny")]
+    public async Task An_unsupported_field_is_refused_by_name(string field, string json, string message)
+    {
+        await Assert.That(await Refusal(c =>
+        {
+            var parts = field.Split('.');
+            var parent = parts[..^1].Aggregate((JsonNode)c, (node, part) => node[part] ??= new JsonObject());
+            parent[parts[^1]] = JsonNode.Parse(json);
+        })).IsEqualTo(message);
+    }
+
+    [Test]
+    public async Task Mounts_become_mount_requests_in_order_and_the_standard_ones_are_left_to_the_rootfs_set_up()
+    {
+        var source = Path.Combine(Bundle, "data");
+        Directory.CreateDirectory(source);
+        var spec = Convert(Config(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
+            """{"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "rprivate"]}""")))).Spec;
+        await Assert.That(spec.Mounts).IsEquivalentTo(
+            [new Runtime.Mounts.MountRequest("/data", source, "bind", Mount.MS_BIND | Mount.MS_REC | Mount.MS_RDONLY | Mount.MS_NOSUID,
+                Mount.MS_REC | Mount.MS_PRIVATE, null)], CollectionOrdering.Matching);
+        var tmpfs = Convert(Config(c => c["mounts"] = JsonNode.Parse(
+            """[{"destination": "/run//x/", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=700", "size=1m", "noexec"]}]"""))).Spec;
+        await Assert.That(tmpfs.Mounts).IsEquivalentTo(
+            [new Runtime.Mounts.MountRequest("/run/x", "tmpfs", "tmpfs", Mount.MS_NOSUID | Mount.MS_NODEV | Mount.MS_NOEXEC, 0, "mode=700,size=1m")],
+            CollectionOrdering.Matching);
+        await Assert.That(await Refusal(c => c["mounts"]![1]!["options"] = JsonNode.Parse("""["nosuid"]""")))
+            .IsEqualTo("config.json: mounts[1] (/dev) differs from the /proc, /sys and /dev that tiny sets up itself (runc's default options only)");
+        await Assert.That(await Refusal(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
+            """{"destination": "/data", "type": "bind", "source": "missing", "options": ["bind"]}"""))))
+            .Contains("mounts[6] (/data) source");
+        await Assert.That(await Refusal(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
+            """{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}"""))))
+            .IsEqualTo("config.json: mounts[6] (/sys/fs/cgroup) type \"cgroup\" is not supported by tiny");
+    }
+
+    [Test]
+    public async Task Bad_values_name_the_field()
+    {
+        await Assert.That(await Refusal(c => c["ociVersion"] = "2.0.0")).Contains("ociVersion");
+        await Assert.That(await Refusal(c => c["process"]!["cwd"] = "relative")).IsEqualTo("config.json: process.cwd \"relative\" must be an absolute path");
+        await Assert.That(await Refusal(c => c["process"]!["args"] = new JsonArray())).IsEqualTo("config.json: process.args must name a command");
+        await Assert.That(await Refusal(c => c["process"]!["env"] = JsonNode.Parse("""["NOEQUALS"]""")))
+            .IsEqualTo("config.json: process.env \"NOEQUALS\" is not KEY=VALUE");
+        await Assert.That(await Refusal(c => c["process"]!["capabilities"]!["bounding"] = JsonNode.Parse("""["CAP_NOPE"]""")))
+            .IsEqualTo("config.json: process.capabilities.bounding \"CAP_NOPE\" is not a capability tiny knows");
+        await Assert.That(await Refusal(c => c["process"]!["rlimits"] = JsonNode.Parse("""[{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 2}]""")))
+            .Contains("soft limit 2 is above the hard limit 1");
+        await Assert.That(await Refusal(c => c["process"]!["rlimits"] = JsonNode.Parse("""[{"type": "RLIMIT_NOPE", "hard": 1, "soft": 1}]""")))
+            .IsEqualTo("config.json: process.rlimits \"RLIMIT_NOPE\" is not an rlimit type");
+        await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "pid"}]""")))
+            .Contains("must include a mount namespace");
+        await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}, {"type": "user"}]""")))
+            .IsEqualTo("config.json: linux.namespaces \"user\" is not supported by tiny");
+        await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}, {"type": "mount"}]""")))
+            .Contains("is listed twice");
+        await Assert.That(await Refusal(c => c["root"]!["path"] = "missing")).Contains("root.path");
+        await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}]""")))
+            .IsEqualTo("config.json: hostname needs a uts namespace of the container's own");
+    }
+
+    [Test]
+    public async Task Unknown_properties_are_ignored_as_the_spec_requires_and_broken_json_is_one_line()
+    {
+        await Assert.That(Convert(Config(c => c["org.example.extension"] = 1)).Spec.Command[0]).IsEqualTo("sh");
+        var error = Assert.Throws<ContainerError>(() => OciConversion.Parse("{\"process\": [1,", "b/config.json"));
+        await Assert.That(error.Message).StartsWith("b/config.json: ");
+        await Assert.That(error.Message).DoesNotContain("\n");
+    }
+
+    [Test]
+    public async Task A_security_label_is_skipped_when_its_lsm_is_off_and_refused_when_on()
+    {
+        Action<JsonObject> edit = c => c["process"]!["apparmorProfile"] = "docker-default";
+        await Assert.That(Convert(Config(edit)).Skipped).Contains(s => s.StartsWith("process.apparmorProfile skipped"));
+        var error = Assert.Throws<ContainerError>(() => Convert(Config(edit), lsm: true));
+        await Assert.That(error.Message).Contains("process.apparmorProfile is not supported");
+    }
+
+    [Test]
+    public async Task The_exec_fifo_plan_reports_ready_then_waits_and_keeps_no_parent_death_signal()
+    {
+        var spec = Convert(Config(c => c["process"]!["args"] = JsonNode.Parse("""["/bin/true"]"""))).Spec with { PreserveFds = 2 };
+        var channel = new ContainerPlan.Channel(SyncRead: 5, SyncWrite: 6, ErrorRead: 7, ErrorWrite: 8);
+        var plan = ContainerPlan.Build(spec, channel, [1, 2, 3, 4, 5, 6, 7, 8], signalMask: 0, lastCap: 40, networkMounts: [], execFifo: "/proc/self/fd/9");
+        var steps = plan.Steps;
+        await Assert.That(steps.OfType<SetParentDeathSignal>()).IsEmpty();
+        var ready = steps.Select((s, i) => (s, i)).Single(p => p.s is ReportReady).i;
+        await Assert.That(steps[ready]).IsEqualTo(new ReportReady(8));
+        await Assert.That(steps[ready + 1]).IsEqualTo(new CloseFd(8));
+        await Assert.That(steps[ready + 2]).IsEqualTo(new WaitForStart("/proc/self/fd/9"));
+        await Assert.That(steps[ready + 3]).IsEqualTo(new LoadSeccompFilter([1, 2, 3, 4, 5, 6, 7, 8]));
+        await Assert.That(steps[^1]).IsTypeOf<Exec>();
+        await Assert.That(steps.OfType<CloseFdsOnExec>().Single()).IsEqualTo(new CloseFdsOnExec(5));
+        await Assert.That(steps.OfType<SetRlimit>().Single()).IsEqualTo(new SetRlimit(7, 1024, 1024));
+        await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWCGROUP).IsEqualTo(0UL);
+        await Assert.That(steps.OfType<Unshare>().Single()).IsEqualTo(new Unshare(Namespace.CLONE_NEWCGROUP));
+    }
+
+    [Test]
+    public async Task Joined_namespaces_are_setns_steps_the_mount_one_last_and_sysctls_precede_the_read_only_paths()
+    {
+        await Assert.That(await Refusal(c =>
+        {
+            c["linux"]!["namespaces"] = JsonNode.Parse(
+                """[{"type": "mount", "path": "/proc/self/ns/mnt"}, {"type": "uts"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}]""");
+            c["linux"]!["sysctl"] = JsonNode.Parse("""{"kernel.shmmax": "1000"}""");
+        })).Contains("needs a new ipc namespace");
+
+        var joined = Convert(Config(c =>
+        {
+            c["linux"]!["namespaces"] = JsonNode.Parse(
+                """[{"type": "mount", "path": "/proc/self/ns/mnt"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network", "path": "/proc/self/ns/net"}]""");
+            c["linux"]!["sysctl"] = JsonNode.Parse("""{"kernel.shmmax": "1000"}""");
+            c["process"]!["noNewPrivileges"] = false;
+        })).Spec;
+        var plan = ContainerPlan.Build(joined, new ContainerPlan.Channel(5, 6, 7, 8), [0, 0, 0, 0, 0, 0, 0, 0], 0, 40, []);
+        var steps = plan.Steps.ToList();
+        await Assert.That(plan.CloneFlags).IsEqualTo(Namespace.CLONE_NEWUTS | Namespace.CLONE_NEWIPC);
+        await Assert.That(plan.Steps.OfType<JoinNamespace>()).IsEquivalentTo(
+            [new JoinNamespace("/proc/self/ns/net", Namespace.CLONE_NEWNET), new JoinNamespace("/proc/self/ns/mnt", Namespace.CLONE_NEWNS)],
+            CollectionOrdering.Matching);
+        var sysctl = steps.IndexOf(new WriteFile("/proc/sys/kernel/shmmax", "1000"));
+        await Assert.That(sysctl).IsGreaterThan(steps.IndexOf(steps.OfType<PivotRoot>().Single()));
+        await Assert.That(sysctl).IsLessThan(steps.IndexOf(steps.OfType<ReadonlyPath>().First()));
+        // Without no_new_privs the filter goes in while tiny still has CAP_SYS_ADMIN.
+        await Assert.That(steps.IndexOf(steps.OfType<LoadSeccompFilter>().Single()))
+            .IsLessThan(steps.IndexOf(steps.OfType<SetUid>().Single()));
+        await Assert.That(plan.Steps.OfType<SetNoNewPrivileges>()).IsEmpty();
+        await Assert.That(plan.Steps.OfType<BringLoopbackUp>()).IsEmpty();
+    }
+}
