@@ -15,6 +15,9 @@ public class OciConversionTests
 
     static OciConversionTests() => Directory.CreateDirectory(Path.Combine(Bundle, "rootfs"));
 
+    [After(Class)]
+    public static void RemoveBundle() => Directory.Delete(Bundle, recursive: true);
+
     /// <summary>`tiny spec`'s config, terminal off, edited.</summary>
     static JsonObject Config(Action<JsonObject>? edit = null)
     {
