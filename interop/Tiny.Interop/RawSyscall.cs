@@ -38,7 +38,7 @@ public static class SyscallNumber
         RtSigtimedwait = 128, Mknod = 133, Prctl = 157, PivotRoot = 155, Mount = 165, Umount2 = 166, Sethostname = 170,
         ExitGroup = 231, Unshare = 272, Seccomp = 317, CloseRange = 436, Sendmsg = 46, Setsid = 112, Openat = 257,
         Dup3 = 292, PidfdOpen = 434, Mkdirat = 258, Mknodat = 259, Newfstatat = 262, Openat2 = 437, Getpid = 39,
-        Setpgid = 109,
+        Setpgid = 109, Fchdir = 81,
         Setdomainname = 171, Prlimit64 = 302, Setns = 308;
     public const long ClockGettime = 228;
 

@@ -83,7 +83,7 @@ internal static unsafe class ChildProcess
             case Op.ClearAmbientCapabilities:
                 return Check(Invoke(Nr.Prctl, Prctl.PR_CAP_AMBIENT, Prctl.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
             case Op.SetNoNewPrivileges: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-            case Op.ChangeDirectory: return Check(Invoke(Nr.Chdir, s.A));
+            case Op.ChangeDirectory: return ChangeDirectoryInRoot((byte*)s.A);
             case Op.SetUmask: Invoke(Nr.Umask, s.A); return 0;
             case Op.ResetSignals: return ResetSignals((ulong)s.A);
             case Op.CloseFdsOnExec: return Check(Invoke(Nr.CloseRange, s.A, uint.MaxValue, CloseRangeCloexec));
@@ -204,6 +204,19 @@ internal static unsafe class ChildProcess
             parent = fd;
         }
         return fd;
+    }
+
+    /// <summary>chdir to a path resolved inside the root without magic links, so that a cwd such as
+    /// /proc/self/fd/N cannot lead to a host directory through an fd open in this process (CVE-2024-21626).</summary>
+    static int ChangeDirectoryInRoot(byte* path)
+    {
+        var root = Invoke(Nr.Openat, Nr.AtCurrentDirectory, (long)Slash, FileDescriptor.O_PATH | FileDescriptor.O_DIRECTORY | FileDescriptor.O_CLOEXEC);
+        if (root < 0) return LastErrno;
+        var directory = OpenInRoot(root, path);
+        var errno = directory < 0 ? LastErrno : Check(Invoke(Nr.Fchdir, directory));
+        if (directory >= 0) Invoke(Nr.Close, directory);
+        Invoke(Nr.Close, root);
+        return errno;
     }
 
     static long OpenInRoot(long root, byte* path)

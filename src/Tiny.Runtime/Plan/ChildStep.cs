@@ -148,6 +148,7 @@ public sealed record SetNoNewPrivileges : ChildStep
     public override string Describe() => "set no_new_privs";
 }
 
+/// <summary>chdir to <see cref="Path"/> resolved inside the container's root, magic links refused.</summary>
 public sealed record ChangeDirectory(string Path) : ChildStep
 {
     public override string Describe() => $"chdir to {Path}";
