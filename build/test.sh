@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 missing=()
 ldd /bin/busybox >/dev/null 2>&1 || [ ! -e /bin/busybox ] && missing+=(busybox-static)
 /usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1 || missing+=(python3-seccomp)
-for tool in nft:nftables ip:iproute2 ping:iputils-ping nsenter:util-linux setpriv:util-linux; do
+for tool in nft:nftables ip:iproute2 ping:iputils-ping nsenter:util-linux setpriv:util-linux pkill:procps; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then

@@ -25,7 +25,10 @@ public class TerminalTests
             deadline = time.time() + 20
             while token not in out and time.time() < deadline:
                 if select.select([master], [], [], 0.1)[0]: out += os.read(master, 4096)
-            if token not in out: sys.exit('timed out waiting for %r in %r' % (token, out))
+            if token not in out:
+                # End the container (tiny's child), so that tiny cleans up and exits before we do.
+                os.system('pkill -KILL -P %d' % pid); os.waitpid(pid, 0)
+                sys.exit('timed out waiting for %r in %r' % (token, out))
         for step in sys.stdin.read().split('\n'):
             if step.startswith('wait '): until(step[5:].encode())
             elif step.startswith('resize '): size(master, *map(int, step[7:].split('x')))
