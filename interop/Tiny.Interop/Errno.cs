@@ -9,7 +9,7 @@ public static class Errno
         EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENOTDIR = 20,
         EISDIR = 21, EINVAL = 22, ENOSPC = 28, EROFS = 30, EPIPE = 32, ERANGE = 34, ENOSYS = 38,
         ENOTEMPTY = 39, ELOOP = 40, ENOEXEC = 8, E2BIG = 7, ETXTBSY = 26, EOPNOTSUPP = 95,
-        EADDRINUSE = 98, ENODEV = 19;
+        EADDRINUSE = 98, ENODEV = 19, EBADMSG = 74;
 
     /// <summary>strerror text, lower-cased as Go and runc print it ("no such file or directory").</summary>
     public static string Describe(int errno)

@@ -39,7 +39,8 @@ public static class SyscallNumber
         ExitGroup = 231, Unshare = 272, Seccomp = 317, CloseRange = 436, Sendmsg = 46, Setsid = 112, Openat = 257,
         Dup3 = 292, PidfdOpen = 434, Mkdirat = 258, Mknodat = 259, Newfstatat = 262, Openat2 = 437, Getpid = 39,
         Setpgid = 109, Fchdir = 81,
-        Setdomainname = 171, Prlimit64 = 302, Setns = 308;
+        Setdomainname = 171, Prlimit64 = 302, Setns = 308,
+        Recvmsg = 47, OpenTree = 428, MoveMount = 429, MountSetattr = 442;
     public const long ClockGettime = 228;
 
     public const long AtCurrentDirectory = -100;

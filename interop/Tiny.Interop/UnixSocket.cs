@@ -39,9 +39,6 @@ public static unsafe partial class UnixSocket
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
     private static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
-    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
-    private static partial nint ReceiveMessage(int socket, MessageHeader* message, int flags);
-
     /// <summary>A close-on-exec pair of connected stream sockets.</summary>
     public static (int First, int Second) CreatePair()
     {
@@ -55,16 +52,55 @@ public static unsafe partial class UnixSocket
     /// none is waiting.</summary>
     public static int TryReceiveFd(int socket)
     {
+        var fd = ReceiveFd(socket, MSG_DONTWAIT);
+        return fd >= 0 ? (int)fd : -1;
+    }
+
+    // SendFd and ReceiveFd make raw system calls and allocate nothing, so the container child may use them
+    // between clone and exec.
+
+    /// <summary>Sends <paramref name="fd"/> with SCM_RIGHTS and one byte of data: 0, or errno.</summary>
+    public static int SendFd(int socket, int fd)
+    {
+        byte data = 0;
+        var vector = stackalloc nint[2];
+        FdControlMessage control = default;
+        control.Length = FdControlMessageLength;
+        control.Level = SOL_SOCKET;
+        control.Type = SCM_RIGHTS;
+        control.Fd = fd;
+        MessageHeader message;
+        OneByteWithFd(&message, vector, &data, &control);
+        return RawSyscall.Invoke(SyscallNumber.Sendmsg, socket, (long)&message, 0) < 0 ? RawSyscall.LastErrno : 0;
+    }
+
+    /// <summary>Receives one file descriptor sent with SCM_RIGHTS, close-on-exec: the fd, or -errno (-EBADMSG when
+    /// the message held none).</summary>
+    public static long ReceiveFd(int socket, int flags)
+    {
         byte data;
         var vector = stackalloc nint[2];
-        vector[0] = (nint)(&data);
-        vector[1] = 1;
         FdControlMessage control = default;
-        var message = new MessageHeader
-        {
-            IoVectors = vector, IoVectorCount = 1, Control = &control, ControlLength = (nuint)sizeof(FdControlMessage),
-        };
-        if (ReceiveMessage(socket, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) return -1;
-        return control.Level == SOL_SOCKET && control.Type == SCM_RIGHTS && control.Length == FdControlMessageLength ? control.Fd : -1;
+        MessageHeader message;
+        OneByteWithFd(&message, vector, &data, &control);
+        long received;
+        do received = RawSyscall.Invoke(SyscallNumber.Recvmsg, socket, (long)&message, flags | MSG_CMSG_CLOEXEC);
+        while (received < 0 && RawSyscall.LastErrno == Errno.EINTR);
+        if (received < 0) return -RawSyscall.LastErrno;
+        return received > 0 && control.Level == SOL_SOCKET && control.Type == SCM_RIGHTS && control.Length == FdControlMessageLength
+            ? control.Fd
+            : -Errno.EBADMSG;
+    }
+
+    /// <summary>A message of one data byte at <paramref name="data"/> (iovec <paramref name="vector"/>) and room for one fd.</summary>
+    static void OneByteWithFd(MessageHeader* message, nint* vector, byte* data, FdControlMessage* control)
+    {
+        vector[0] = (nint)data;
+        vector[1] = 1;
+        *message = default;
+        message->IoVectors = vector;
+        message->IoVectorCount = 1;
+        message->Control = control;
+        message->ControlLength = (nuint)sizeof(FdControlMessage);
     }
 }

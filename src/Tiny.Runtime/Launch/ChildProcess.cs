@@ -59,6 +59,7 @@ internal static unsafe class ChildProcess
             case Op.Unshare: return Check(Invoke(Nr.Unshare, s.A));
             case Op.Mount: return Check(Invoke(Nr.Mount, s.A, s.B, s.C, s.D, s.E));
             case Op.MountInRoot: return MountInRoot(ref s);
+            case Op.MountReceivedTree: return MountReceivedTree(s.A, s.B);
             case Op.MaskPath: return MaskPath((byte*)s.A);
             case Op.ReadonlyPath: return ReadonlyPath((byte*)s.A, (ulong)s.B);
             case Op.RemountReadonly:
@@ -249,6 +250,16 @@ internal static unsafe class ChildProcess
         buffer[i + digits] = 0;
     }
 
+    static int MountReceivedTree(long socket, long target)
+    {
+        var tree = UnixSocket.ReceiveFd((int)socket, 0);
+        Invoke(Nr.Close, socket);
+        if (tree < 0) return (int)-tree;
+        var errno = Check(Invoke(Nr.MoveMount, tree, (long)Empty, Nr.AtCurrentDirectory, target, DetachedMount.MOVE_MOUNT_F_EMPTY_PATH));
+        Invoke(Nr.Close, tree);
+        return errno;
+    }
+
     static int MaskPath(byte* path)
     {
         if (Invoke(Nr.Mount, (long)DevNull, (long)path, 0, (long)Mount.MS_BIND, 0) == 0) return 0;
@@ -320,7 +331,7 @@ internal static unsafe class ChildProcess
         var master = Invoke(Nr.Openat, Nr.AtCurrentDirectory, (long)Ptmx, FileDescriptor.O_RDWR | Terminal.O_NOCTTY | FileDescriptor.O_CLOEXEC);
         if (master < 0) return LastErrno;
         var errno = TakePeerAsControllingTerminal(master, windowSize);
-        if (errno == 0) errno = SendFd(socket, master);
+        if (errno == 0) errno = UnixSocket.SendFd((int)socket, (int)master);
         Invoke(Nr.Close, master);
         Invoke(Nr.Close, socket);
         return errno;
@@ -339,25 +350,6 @@ internal static unsafe class ChildProcess
         for (var fd = 0; fd < 3; fd++)
             if (Invoke(Nr.Dup3, peer, fd, 0) < 0) return LastErrno;
         return Check(Invoke(Nr.Close, peer));
-    }
-
-    static int SendFd(long socket, long fd)
-    {
-        byte data = 0;
-        long* vector = stackalloc long[2];
-        vector[0] = (long)&data;
-        vector[1] = 1;
-        UnixSocket.FdControlMessage control = default;
-        control.Length = UnixSocket.FdControlMessageLength;
-        control.Level = UnixSocket.SOL_SOCKET;
-        control.Type = UnixSocket.SCM_RIGHTS;
-        control.Fd = (int)fd;
-        UnixSocket.MessageHeader message = default;
-        message.IoVectors = vector;
-        message.IoVectorCount = 1;
-        message.Control = &control;
-        message.ControlLength = (nuint)sizeof(UnixSocket.FdControlMessage);
-        return Check(Invoke(Nr.Sendmsg, socket, (long)&message, 0));
     }
 
     /// <summary>
@@ -459,6 +451,7 @@ internal static unsafe class ChildProcess
     static byte* Ptmx => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/dev/ptmx\0"u8.GetPinnableReference()));
     static byte* DevNull => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/dev/null\0"u8.GetPinnableReference()));
     static byte* Tmpfs => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tmpfs\0"u8.GetPinnableReference()));
+    static byte* Empty => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "\0"u8.GetPinnableReference()));
     static byte* Dot => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in ".\0"u8.GetPinnableReference()));
     static byte* ProcSelfFd => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "/proc/self/fd/\0"u8.GetPinnableReference()));
     static byte* InitName => (byte*)Unsafe.AsPointer(ref Unsafe.AsRef(in "tiny-init\0"u8.GetPinnableReference()));
