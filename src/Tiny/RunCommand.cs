@@ -11,7 +11,7 @@ internal sealed class RunCommand
 {
     public static readonly CommandSyntax Syntax = new("run",
         Flags: ["--readonly", "--init", "--verbose", "-t", "--tty", "-i", "--interactive", "--timing", "-h", "--help"],
-        Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"], ["-v", "--volume"], ["--tmpfs"], ["--mount"]],
+        Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"], ["-v", "--volume"], ["--tmpfs"], ["--mount"], ["--uidmap"], ["--gidmap"]],
         HasCommandOperand: true);
 
     /// <summary>Run a command in a new container: tiny run [options] [--] COMMAND [ARG...]</summary>
@@ -38,6 +38,9 @@ internal sealed class RunCommand
     /// <param name="volume">-v, HOST:CONTAINER[:ro|rw] to bind a host file or directory (repeatable).</param>
     /// <param name="tmpfs">PATH[:size=N,mode=M,...] to mount a tmpfs, noexec,nosuid,nodev unless exec, suid or dev (repeatable).</param>
     /// <param name="mount">type=bind|tmpfs,source=HOST,target=PATH[,readonly][,tmpfs-size=N][,tmpfs-mode=M] as Docker's --mount (repeatable).</param>
+    /// <param name="userns">User namespace: auto (65536 IDs leased for the container, 0-65535 inside) or host [default: host unless --uidmap or --gidmap].</param>
+    /// <param name="uidmap">CONTAINER_UID:HOST_UID:COUNT to map in a new user namespace (repeatable; alone, it serves for gids too).</param>
+    /// <param name="gidmap">CONTAINER_GID:HOST_GID:COUNT to map in a new user namespace (repeatable; alone, it serves for uids too).</param>
     /// <param name="init">Run a minimal init as PID 1 that forwards signals to the command and reaps orphans.</param>
     /// <param name="verbose">Log each setup step to stderr.</param>
     /// <param name="timing">Print each launch phase's microseconds to stderr after the run (or set TINY_TIMING=1).</param>
@@ -45,7 +48,7 @@ internal sealed class RunCommand
         string? user = null, string? env = null, string? workdir = null, bool @readonly = false, string? memory = null,
         string? cpus = null, int? cpuWeight = null, long? pids = null, string? capAdd = null, string? capDrop = null,
         string? net = null, string? subnet = null, string? ip = null, string? publish = null, string? seccomp = null,
-        string? volume = null, string? tmpfs = null, string? mount = null, bool init = false,
+        string? volume = null, string? tmpfs = null, string? mount = null, string? userns = null, string? uidmap = null, string? gidmap = null, bool init = false,
         bool tty = false, bool interactive = false, bool verbose = false, bool timing = false)
     {
         var launchTiming = timing || Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
@@ -56,7 +59,7 @@ internal sealed class RunCommand
             CapAdd = CommandSyntax.Split(capAdd), CapDrop = CommandSyntax.Split(capDrop), Net = net, Subnet = subnet, Ip = ip,
             Publish = CommandSyntax.Split(publish), Seccomp = seccomp, Tty = tty, Interactive = interactive,
             Volumes = CommandSyntax.Split(volume), Tmpfs = CommandSyntax.Split(tmpfs), Mounts = CommandSyntax.Split(mount),
-            Init = init,
+            Init = init, Userns = userns, UidMap = CommandSyntax.Split(uidmap), GidMap = CommandSyntax.Split(gidmap),
             Command = context.EscapedArguments.ToArray(),
         };
         try

@@ -36,10 +36,12 @@ public sealed class ContainerLauncher(ILogger log)
             : null;
         if (network is not null) Timing?.Mark("network prepare");
         using var terminal = _terminal = spec.Tty ? new TerminalSession(spec.Interactive) : null;
+        using var userNamespace = spec.UserNamespace is { } requested ? new UserNamespaceSession(requested, spec.Id, spec.Rootfs!) : null;
+        if (userNamespace is not null) spec = spec with { UserNamespace = userNamespace.Maps };
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         try
         {
-            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, cloned: child =>
+            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, cloned: child =>
             {
                 Volatile.Write(ref _childPid, child.Pid);
                 var pending = Interlocked.Exchange(ref _pendingSignal, 0);
@@ -81,7 +83,7 @@ public sealed class ContainerLauncher(ILogger log)
     public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned)
     {
         RequireRoot();
-        return Launch(spec, seccomp, execFifo, network: null, terminal: null, cloned);
+        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace: null, cloned);
     }
 
     static void RequireRoot()
@@ -96,7 +98,7 @@ public sealed class ContainerLauncher(ILogger log)
     /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind.
     /// </summary>
     LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
-        TerminalSession? terminal, Action<LaunchedContainer> cloned)
+        TerminalSession? terminal, UserNamespaceSession? userNamespace, Action<LaunchedContainer> cloned)
     {
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath);
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
@@ -106,7 +108,7 @@ public sealed class ContainerLauncher(ILogger log)
         try
         {
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
-                terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default);
+                terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? [], execFifo);
@@ -120,12 +122,15 @@ public sealed class ContainerLauncher(ILogger log)
             FileDescriptor.Close(errorWrite);
             syncRead = errorWrite = -1;
             terminal?.CloseChildSocket();
+            userNamespace?.CloseChildSocket();
             if (pid < 0) throw new SyscallException("clone", -pid);
 
             var container = new LaunchedContainer(pid, cgroup);
             try
             {
                 cloned(container);
+                userNamespace?.MapAndSendRootfs(pid);
+                if (userNamespace is not null) Timing?.Mark("user namespace maps + id-mapped rootfs");
                 log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
                 cgroupCreated = true;
                 cgroup.Create(spec.Limits);

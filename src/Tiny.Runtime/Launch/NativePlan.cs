@@ -19,7 +19,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
-        JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart,
+        JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -105,6 +105,7 @@ internal sealed unsafe class NativePlan : IDisposable
             C = a.String(s.Mount.Source), D = a.String(s.Mount.Type), E = a.String(s.Mount.Data), F = (long)s.Mount.MountFlags,
             G = (long)s.Mount.RemountFlags, H = (long)s.Mount.PropagationFlags, I = s.CreateMissing ? 1 : 0,
         }, A | B | C | D | E),
+        MountReceivedTree s => (new() { Op = Op.MountReceivedTree, A = s.SocketFd, B = a.String(s.Target) }, B),
         MaskPath s => (new() { Op = Op.MaskPath, A = a.String(s.Path) }, A),
         ReadonlyPath s => (new() { Op = Op.ReadonlyPath, A = a.String(s.Path), B = (long)s.KeepFlags }, A),
         RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),

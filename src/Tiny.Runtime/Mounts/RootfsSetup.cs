@@ -29,6 +29,7 @@ public static class RootfsSetup
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
     const uint CharDevice = 0x2000; // S_IFCHR
+    const uint TtyGid = 5;
 
     /// <param name="rootfs">The rootfs directory (absolute, resolved), or null for the host's root.</param>
     /// <param name="readonlyRootfs">Remount the root read-only after pivot_root (always for the host's root).</param>
@@ -37,9 +38,12 @@ public static class RootfsSetup
     /// <param name="maskedPaths">Paths to hide [default: Docker's <see cref="MaskedPaths"/>].</param>
     /// <param name="readonlyPaths">Paths to make read-only [default: Docker's <see cref="ReadonlyPaths"/>].</param>
     /// <param name="beforeReadonlyPaths">Steps to run after pivot_root while /proc/sys is still writable (sysctls).</param>
+    /// <param name="userNamespace">The container's user namespace (its maps written), or null.</param>
+    /// <param name="rootfsSocket">With a user namespace: where the parent sends the id-mapped rootfs.</param>
     public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts,
         ulong rootPropagation = MS_REC | MS_PRIVATE, IReadOnlyList<string>? maskedPaths = null,
-        IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null)
+        IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null,
+        Spec.UserNamespace? userNamespace = null, int rootfsSocket = -1)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
 
@@ -55,7 +59,9 @@ public static class RootfsSetup
         }
         else
         {
-            yield return new MountStep(rootfs, rootfs, null, MS_BIND | MS_REC);
+            yield return userNamespace is null
+                ? new MountStep(rootfs, rootfs, null, MS_BIND | MS_REC)
+                : new MountReceivedTree(rootfsSocket, rootfs);
             root = rootfs;
         }
 
@@ -63,7 +69,7 @@ public static class RootfsSetup
             yield return new MakeDirectory(root + dir, 0x1ed);
         yield return new MountStep("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         yield return new MountStep("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-        foreach (var step in DevSteps(root + "/dev")) yield return step;
+        foreach (var step in DevSteps(root, userNamespace)) yield return step;
         foreach (var request in requests)
             yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
 
@@ -75,14 +81,24 @@ public static class RootfsSetup
         if (rootfs is null || readonlyRootfs) yield return new RemountReadonly("/");
     }
 
-    static IEnumerable<ChildStep> DevSteps(string dev)
+    static IEnumerable<ChildStep> DevSteps(string root, Spec.UserNamespace? userNamespace)
     {
+        var dev = root + "/dev";
         yield return new MountStep("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
         foreach (var (name, major, minor) in Devices)
-            yield return new MakeCharDevice($"{dev}/{name}", CharDevice | 0x1b6, major, minor);
+        {
+            // In a user namespace mknod(2) of a device is EPERM, and a tmpfs mounted there is nodev anyway
+            // (user_namespaces(7)): bind the host's device onto an empty file, as runc does rootless.
+            var path = $"/dev/{name}";
+            yield return userNamespace is null
+                ? new MakeCharDevice(root + path, CharDevice | 0x1b6, major, minor)
+                : new MountInRoot(root, path, new MountRequest(path, path, "bind", MS_BIND, 0, null), CreateMissing: true);
+        }
         yield return new MakeDirectory(dev + "/pts", 0x1ed);
+        // devpts refuses a gid= that the user namespace does not map (EINVAL).
+        var ttyGroup = userNamespace is null || Spec.UserNamespace.Maps(userNamespace.GidMap, TtyGid) ? $",gid={TtyGid}" : "";
         yield return new MountStep("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-            "newinstance,ptmxmode=0666,mode=0620,gid=5");
+            "newinstance,ptmxmode=0666,mode=0620" + ttyGroup);
         yield return new Symlink("pts/ptmx", dev + "/ptmx");
         yield return new MakeDirectory(dev + "/shm", 0x3ff /* 1777 */);
         yield return new MountStep("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");

@@ -48,6 +48,14 @@ public sealed record MountInRoot(string Root, string Path, Mounts.MountRequest M
     public override string Describe() => $"mount {Mount.Source ?? Mount.Type} on {Mount.Destination}";
 }
 
+/// <summary>Receives a detached mount tree over <see cref="SocketFd"/> (SCM_RIGHTS) and attaches it at
+/// <see cref="Target"/> with move_mount(2): the id-mapped rootfs the parent made, which the child cannot make
+/// itself (only a holder of CAP_SYS_ADMIN where the file system was mounted may id-map it, mount_setattr(2)).</summary>
+public sealed record MountReceivedTree(int SocketFd, string Target) : ChildStep
+{
+    public override string Describe() => $"mount the id-mapped rootfs on {Target}";
+}
+
 /// <summary>Hides a path: /dev/null over a file, an empty read-only tmpfs over a directory; a missing path is skipped.</summary>
 public sealed record MaskPath(string Path) : ChildStep
 {

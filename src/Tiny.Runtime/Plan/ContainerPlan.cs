@@ -9,9 +9,10 @@ namespace Tiny.Runtime.Plan;
 public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> Steps)
 {
     /// <summary>The fds the parent and child talk over: the child waits on SyncRead and reports failures on
-    /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize.</summary>
+    /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize; in a user
+    /// namespace it receives its id-mapped rootfs over RootfsSocket.</summary>
     public sealed record Channel(int SyncRead, int SyncWrite, int ErrorRead, int ErrorWrite, int TerminalSocket = -1,
-        Terminal.WindowSize TerminalSize = default);
+        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1);
 
     /// <param name="spec">The validated container.</param>
     /// <param name="channel">The pipe ends (the parent's ends are closed in the child).</param>
@@ -28,6 +29,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         ulong flags = 0;
         foreach (var ns in namespaces)
             if (ns.Path is null && ns.Type != Namespace.CLONE_NEWCGROUP) flags |= ns.Type;
+        // Namespaces cloned along with a user namespace belong to it (user_namespaces(7)): the child's
+        // capabilities there let it mount, set the hostname and so on, and it has none outside.
+        if (spec.UserNamespace is not null) flags |= Namespace.CLONE_NEWUSER;
 
         var caps = spec.CapabilitySets ?? new ProcessCapabilities(spec.Capabilities, spec.Capabilities, spec.Capabilities,
             spec.Capabilities, new CapabilitySet(0));
@@ -37,6 +41,14 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.ErrorRead));
         steps.Add(new WaitForParent(channel.SyncRead));
         steps.Add(new CloseFd(channel.SyncRead));
+        // Released once the parent has written the maps: become the container's root, so that what the child
+        // creates belongs to a mapped ID (else EOVERFLOW) and no group of the host's stays. A change of
+        // effective IDs clears the parent-death signal (commit_creds() in kernel/cred.c): set it again.
+        if (spec.UserNamespace is not null)
+        {
+            steps.AddRange([new SetGroups([]), new SetGid(0), new SetUid(0)]);
+            if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
+        }
         // The mount namespace is joined last: the other paths are resolved in the one we start in.
         foreach (var ns in namespaces.Where(n => n.Path is not null).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
             steps.Add(new JoinNamespace(ns.Path!, ns.Type));
@@ -46,7 +58,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetUmask(0));
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
-            spec.MaskedPaths, spec.ReadonlyPaths, sysctl));
+            spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, channel.RootfsSocket));
         if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
@@ -62,6 +74,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetGroups(spec.AdditionalGids));
         steps.Add(new SetGid(spec.Gid));
         steps.Add(new SetUid(spec.Uid));
+        if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         steps.Add(new SetKeepCapabilities(false));
         steps.Add(new SetCapabilities(caps.Effective.Mask, caps.Permitted.Mask, caps.Inheritable.Mask));
         steps.Add(new ClearAmbientCapabilities());

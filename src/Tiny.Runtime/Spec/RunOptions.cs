@@ -35,6 +35,10 @@ public sealed partial record RunOptions
     public IReadOnlyList<string> Tmpfs { get; init; } = [];
     public IReadOnlyList<string> Mounts { get; init; } = [];
     public IReadOnlyList<string> Command { get; init; } = [];
+    /// <summary>auto, host, or null: no user namespace unless --uidmap or --gidmap asks for one.</summary>
+    public string? Userns { get; init; }
+    public IReadOnlyList<string> UidMap { get; init; } = [];
+    public IReadOnlyList<string> GidMap { get; init; } = [];
 
     /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
     public RunSpec ToSpec(Func<string, string?> hostEnv, bool asRoot = true)
@@ -49,6 +53,7 @@ public sealed partial record RunOptions
         var workdir = Workdir ?? "/";
         if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
         var network = ParseNetwork(asRoot);
+        var userNamespace = UserNamespace.FromOptions(Userns, UidMap, GidMap)?.CheckedFor(rootfs, network, uid, gid);
         var mounts = MountOptions.Parse(Volumes, Tmpfs, Mounts, Path.GetFullPath);
         if (rootfs is null && mounts.FirstOrDefault(m => m.IsBind && IsUnder(m.Source!, RootfsSetup.HostRootStaging)) is { } hidden)
             throw new ContainerError($"bind source {hidden.Source}: {RootfsSetup.HostRootStaging} is hidden when the rootfs is the host's root; use --rootfs");
@@ -77,6 +82,7 @@ public sealed partial record RunOptions
             Seccomp = Seccomp,
             Tty = Tty,
             Interactive = Interactive,
+            UserNamespace = userNamespace,
         };
     }
 

@@ -63,6 +63,8 @@ public sealed record RunSpec
     public int PreserveFds { get; init; }
     /// <summary>SECCOMP_FILTER_FLAG_* bits to load the filter with.</summary>
     public uint SeccompFlags { get; init; }
+    /// <summary>The user namespace to run in (its maps, or <see cref="Spec.UserNamespace.Auto"/> until leased); null for none.</summary>
+    public UserNamespace? UserNamespace { get; init; }
 
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";

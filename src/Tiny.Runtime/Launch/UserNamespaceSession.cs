@@ -1,0 +1,99 @@
+using System.Text;
+using Tiny.Interop;
+using Tiny.Runtime.Spec;
+using Tiny.Runtime.Users;
+
+namespace Tiny.Runtime.Launch;
+
+/// <summary>
+/// The parent's side of a container's user namespace. Before clone: the host range leased for `--userns auto`,
+/// and the socket pair the id-mapped rootfs goes over. After clone, before the child is released
+/// (<see cref="MapAndSendRootfs"/>): the child's uid and gid maps, then an id-mapped copy of the rootfs, sent to
+/// the child. Dispose gives the range back.
+/// </summary>
+internal sealed class UserNamespaceSession : IDisposable
+{
+    readonly string rootfs;
+    readonly IdRangeLease? lease;
+    readonly int parentSocket;
+    int childSocket;
+
+    /// <summary>The maps the container gets: the requested ones, or the leased range's.</summary>
+    public UserNamespace Maps { get; }
+    public int ChildSocket => childSocket;
+
+    public UserNamespaceSession(UserNamespace requested, string containerId, string rootfs)
+    {
+        this.rootfs = rootfs;
+        (parentSocket, childSocket) = UnixSocket.CreatePair();
+        try
+        {
+            lease = requested.IsAuto ? IdRangeLease.Acquire(containerId) : null;
+        }
+        catch
+        {
+            FileDescriptor.Close(parentSocket);
+            FileDescriptor.Close(childSocket);
+            throw;
+        }
+        Maps = lease is null ? requested : UserNamespace.Leased(lease.HostStart);
+    }
+
+    /// <summary>After clone: the child holds its own copy of its end.</summary>
+    public void CloseChildSocket()
+    {
+        FileDescriptor.Close(childSocket);
+        childSocket = -1;
+    }
+
+    /// <summary>
+    /// Writes the child's maps (as root in the parent user namespace, so /proc/PID/setgroups may stay "allow",
+    /// user_namespaces(7)), then id-maps a detached copy of the rootfs through the child's user namespace and
+    /// sends it to the child. Only here, with CAP_SYS_ADMIN in the user namespace the file system was mounted in,
+    /// may a mount be id-mapped (mount_setattr(2)).
+    /// </summary>
+    public void MapAndSendRootfs(int pid)
+    {
+        WriteMap($"/proc/{pid}/uid_map", Maps.UidMap);
+        WriteMap($"/proc/{pid}/gid_map", Maps.GidMap);
+        var userNamespace = FileDescriptor.Open($"/proc/{pid}/ns/user", FileDescriptor.O_RDONLY);
+        var tree = -1;
+        try
+        {
+            tree = DetachedMount.CloneTree(rootfs);
+            var errno = DetachedMount.TryIdMap(tree, userNamespace);
+            if (errno == Errno.EINVAL)
+                throw new ContainerError($"rootfs {rootfs}: its file system cannot be id-mapped (mount_setattr MOUNT_ATTR_IDMAP: {Errno.Describe(errno)}), which a user namespace needs");
+            if (errno != 0) throw new SyscallException("mount_setattr MOUNT_ATTR_IDMAP", errno, rootfs);
+            errno = UnixSocket.SendFd(parentSocket, tree);
+            if (errno != 0) throw new SyscallException("sendmsg", errno);
+        }
+        finally
+        {
+            FileDescriptor.Close(tree);
+            FileDescriptor.Close(userNamespace);
+        }
+    }
+
+    /// <summary>A map goes in one write(2); a second write, or a partial one, is refused (user_namespaces(7)).</summary>
+    static void WriteMap(string path, IReadOnlyList<IdMapping> map)
+    {
+        var fd = FileDescriptor.Open(path, FileDescriptor.O_WRONLY);
+        try
+        {
+            var errno = FileDescriptor.TryWriteAll(fd, Encoding.ASCII.GetBytes(UserNamespace.Format(map)));
+            if (errno != 0) throw new SyscallException("write", errno, path);
+        }
+        finally
+        {
+            FileDescriptor.Close(fd);
+        }
+    }
+
+    public void Dispose()
+    {
+        FileDescriptor.Close(parentSocket);
+        FileDescriptor.Close(childSocket);
+        lease?.Dispose();
+    }
+}
