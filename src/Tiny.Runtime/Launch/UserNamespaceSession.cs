@@ -9,7 +9,7 @@ namespace Tiny.Runtime.Launch;
 /// The parent's side of a container's user namespace. Before clone: the host range leased for `--userns auto`,
 /// and the socket pair the id-mapped rootfs goes over. After clone, before the child is released
 /// (<see cref="MapAndSendRootfs"/>): the child's uid and gid maps, then an id-mapped copy of the rootfs, sent to
-/// the child. Dispose gives the range back.
+/// the child; the child is recorded as a keeper of the leased range. Dispose gives the range back.
 /// </summary>
 internal sealed class UserNamespaceSession : IDisposable
 {
@@ -54,6 +54,7 @@ internal sealed class UserNamespaceSession : IDisposable
     /// </summary>
     public void MapAndSendRootfs(int pid)
     {
+        if (Network.LeaseOwner.Of(pid) is { } init) lease?.KeptBy(init);
         WriteMap($"/proc/{pid}/uid_map", Maps.UidMap);
         WriteMap($"/proc/{pid}/gid_map", Maps.GidMap);
         var userNamespace = FileDescriptor.Open($"/proc/{pid}/ns/user", FileDescriptor.O_RDONLY);

@@ -26,7 +26,13 @@ public sealed class IdRangeLease : IDisposable
     /// <summary>Slots in the pool: one more would end at 4294967295, which is no ID.</summary>
     public const int SlotCount = (int)((uint.MaxValue - PoolStart) / UserNamespace.AutoSize);
 
-    sealed record Entry(uint HostStart, string ContainerId, LeaseOwner Owner);
+    /// <summary>A lease and who keeps it: tiny, and once cloned the container's init, whose end ends every process
+    /// of the container (pid_namespaces(7)). Either one running keeps the lease, so a container that outlives a
+    /// killed tiny keeps its range.</summary>
+    sealed record Entry(uint HostStart, string ContainerId, LeaseOwner Owner, LeaseOwner? Init = null)
+    {
+        public bool IsHeld => Owner.IsRunning || Init is { IsRunning: true };
+    }
 
     readonly IdLeaseSettings settings;
     readonly string containerId;
@@ -62,6 +68,15 @@ public sealed class IdRangeLease : IDisposable
         });
     }
 
+    /// <summary>Records the container's init as a keeper of the lease.</summary>
+    public void KeptBy(LeaseOwner init) =>
+        Locked(settings, leases =>
+        {
+            var index = leases.FindIndex(l => l.HostStart == HostStart && l.ContainerId == containerId);
+            if (index >= 0) leases[index] = leases[index] with { Init = init };
+            return index;
+        });
+
     /// <summary>Gives the range back.</summary>
     public void Dispose()
     {
@@ -78,7 +93,7 @@ public sealed class IdRangeLease : IDisposable
         var lockFd = FileLock.Acquire(settings.LockFile);
         try
         {
-            var leases = Read(settings.LeaseFile).Where(l => l.Owner.IsRunning).ToList();
+            var leases = Read(settings.LeaseFile).Where(l => l.IsHeld).ToList();
             var result = change(leases);
             Write(settings.LeaseFile, leases);
             return result;
@@ -105,15 +120,15 @@ public sealed class IdRangeLease : IDisposable
         }
     }
 
-    /// <summary>One lease a line: "HOSTSTART ID PID:START".</summary>
+    /// <summary>One lease a line: "HOSTSTART ID PID:START [INITPID:START]".</summary>
     static IEnumerable<Entry> Read(string path)
     {
         if (!File.Exists(path)) yield break;
         foreach (var line in File.ReadAllLines(path))
         {
             var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (fields.Length == 3 && uint.TryParse(fields[0], CultureInfo.InvariantCulture, out var start))
-                yield return new Entry(start, fields[1], LeaseOwner.Parse(fields[2]));
+            if (fields.Length is 3 or 4 && uint.TryParse(fields[0], CultureInfo.InvariantCulture, out var start))
+                yield return new Entry(start, fields[1], LeaseOwner.Parse(fields[2]), fields.Length == 4 ? LeaseOwner.Parse(fields[3]) : null);
         }
     }
 
@@ -121,7 +136,7 @@ public sealed class IdRangeLease : IDisposable
     static void Write(string path, List<Entry> leases)
     {
         var temporary = path + ".new";
-        File.WriteAllLines(temporary, leases.Select(l => $"{l.HostStart} {l.ContainerId} {l.Owner}"));
+        File.WriteAllLines(temporary, leases.Select(l => $"{l.HostStart} {l.ContainerId} {l.Owner}{(l.Init is { } init ? $" {init}" : "")}"));
         File.Move(temporary, path, overwrite: true);
     }
 }

@@ -86,6 +86,30 @@ public class IdRangeLeaseTests
     }
 
     [Test]
+    public async Task A_lease_is_kept_while_the_containers_init_runs_though_its_tiny_is_gone()
+    {
+        var settings = TempSettings();
+        using var tiny = System.Diagnostics.Process.Start("/bin/sleep", "60")!;
+        try
+        {
+            var orphaned = Acquire(settings, "orphan", LeaseOwner.Of(tiny.Id));
+            orphaned.KeptBy(LeaseOwner.Current);
+            await Assert.That(File.ReadAllText(settings.StateDirectory + "/leases"))
+                .IsEqualTo($"{Pool} orphan {LeaseOwner.Of(tiny.Id)} {LeaseOwner.Current}\n");
+            tiny.Kill();
+            await tiny.WaitForExitAsync();
+            using var lease = Acquire(settings, "next");
+            await Assert.That(lease.HostStart).IsEqualTo(Pool + Slot);
+            orphaned.Dispose();
+            await Assert.That(File.ReadAllText(settings.StateDirectory + "/leases")).DoesNotContain("orphan");
+        }
+        finally
+        {
+            Remove(settings);
+        }
+    }
+
+    [Test]
     public async Task A_container_holds_at_most_one_range()
     {
         var settings = TempSettings();
