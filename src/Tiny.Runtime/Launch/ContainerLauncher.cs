@@ -219,6 +219,9 @@ public sealed class ContainerLauncher(ILogger log)
             var what = exec.Candidates.Count == 1 ? exec.Argv[0] : $"\"{exec.Argv[0]}\" (searched $PATH)";
             return new ContainerError($"exec {what} in rootfs {spec.RootfsDisplay}: {Errno.Describe(errno)}", code);
         }
+        // The child is already the container's root, which the host treats as any other user.
+        if (step is MountReceivedTree && errno == Errno.EACCES)
+            return new ContainerError($"{step.Describe()}: {Errno.Describe(errno)} (the container's root must be able to reach it: every directory above the rootfs needs search permission for others)");
         return new ContainerError($"{step.Describe()}: {Errno.Describe(errno)}");
     }
 

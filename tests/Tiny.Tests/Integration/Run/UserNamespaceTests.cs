@@ -21,12 +21,11 @@ public class UserNamespaceTests
         return dir;
     }
 
-    /// <summary>The host start of the range leased to <paramref name="name"/>, or null.</summary>
-    static uint? LeasedStart(string name) =>
-        File.Exists(LeaseFile)
-            ? File.ReadAllLines(LeaseFile).Select(l => l.Split(' ')).Where(f => f.Length == 3 && f[1] == name)
-                .Select(f => (uint?)uint.Parse(f[0])).SingleOrDefault()
-            : null;
+    /// <summary>The line of the lease file for <paramref name="name"/>: host start, name, tiny's and the init's pid:start.</summary>
+    static string[]? Lease(string name) =>
+        File.Exists(LeaseFile) ? File.ReadAllLines(LeaseFile).Select(l => l.Split(' ')).SingleOrDefault(f => f[1] == name) : null;
+
+    static uint? LeasedStart(string name) => Lease(name) is { } lease ? uint.Parse(lease[0]) : null;
 
     /// <summary>"Uid:" or "Gid:" of /proc/PID/status: real, effective, saved and filesystem IDs.</summary>
     static string StatusIds(int pid, string field) =>
@@ -70,7 +69,8 @@ public class UserNamespaceTests
                 await Assert.That(FileOwner(file)).IsEqualTo($"{starts[i]}:{starts[i]}");
                 // The container's processes run as the mapped IDs.
                 var cgroup = Tiny.CgroupDirectoriesOf(names[i]).First();
-                var pid = int.Parse(File.ReadAllLines(Path.Combine(cgroup, "cgroup.procs")).First());
+                var pid = int.Parse(Lease(names[i])![3].Split(':')[0]);
+                await Assert.That(File.ReadAllLines(Path.Combine(cgroup, "cgroup.procs"))).Contains(pid.ToString());
                 await Assert.That(StatusIds(pid, "Uid")).IsEqualTo(string.Join('\t', Enumerable.Repeat(starts[i], 4)));
                 await Assert.That(StatusIds(pid, "Gid")).IsEqualTo(string.Join('\t', Enumerable.Repeat(starts[i], 4)));
             }
@@ -185,6 +185,26 @@ public class UserNamespaceTests
         await Assert.That(result.Stderr).Matches("^tiny: rootfs /tmp/[^ ]+: its file system cannot be id-mapped \\(mount_setattr MOUNT_ATTR_IDMAP: invalid argument\\), which a user namespace needs\n$");
         await Assert.That(LeasedStart(name)).IsNull();
         await Assert.That(Tiny.CgroupDirectoriesOf(name)).IsEmpty();
+    }
+
+    [Test]
+    public async Task A_rootfs_the_containers_root_cannot_reach_is_explained()
+    {
+        var hidden = Directory.CreateTempSubdirectory("tiny-userns-hidden-").FullName;
+        try
+        {
+            await Assert.That(new DirectoryInfo(hidden).UnixFileMode).IsEqualTo((UnixFileMode)0x1c0);
+            var rootfs = Path.Combine(hidden, "rootfs");
+            await Assert.That((await Tiny.Exec("cp", ["-a", BusyboxRootfs.Path, rootfs])).ExitCode).IsEqualTo(0);
+            var result = await Tiny.Run("run", "--rootfs", rootfs, "--net", "none", "--userns", "auto", "--", "true");
+            await Assert.That(result.Stderr).IsEqualTo($"tiny: mount the id-mapped rootfs on {rootfs}: permission denied " +
+                "(the container's root must be able to reach it: every directory above the rootfs needs search permission for others)\n");
+            await Assert.That(result.ExitCode).IsEqualTo(125);
+        }
+        finally
+        {
+            Directory.Delete(hidden, recursive: true);
+        }
     }
 
     [Test]
