@@ -5,7 +5,8 @@ namespace Tiny.Tests.Unit.Run;
 
 public class UserNamespaceOptionsTests
 {
-    static readonly string Rootfs = Directory.CreateTempSubdirectory("tiny-userns-options-").FullName;
+    /// <summary>Any existing directory serves: these options are only checked, never run.</summary>
+    static readonly string Rootfs = Path.GetTempPath();
 
     static RunOptions Options(string? userns = null, string[]? uidMap = null, string[]? gidMap = null) => new()
     {
