@@ -112,7 +112,7 @@ public class BridgeRunTests
         for (var attempt = 0; ; attempt++)
         {
             try { return await http.GetStringAsync(url); }
-            catch (HttpRequestException) when (attempt < 50) { await Task.Delay(100); }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && attempt < 50) { await Task.Delay(100); }
         }
     }
 
