@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Tiny.Interop;
+using Tiny.Runtime.Launch;
 using Tiny.Runtime;
 using Tiny.Runtime.Spec;
 
@@ -35,7 +37,7 @@ internal static class DetachedRun
     }
 
     /// <summary>Starts the monitor and waits for its report; returns the exit code (0 once the command runs).</summary>
-    public static int Start(RunSpec spec, bool nameGiven, string? pidFile, string? logFile)
+    public static int Start(RunSpec spec, bool nameGiven, string? pidFile, string? logFile, ILogger log)
     {
         if (spec.Tty || spec.Interactive) throw new ContainerError("-d cannot be combined with -t or -i: a detached container has no terminal");
         if (pidFile is not null && Path.GetDirectoryName(Path.GetFullPath(pidFile)) is { } dir && !Directory.Exists(dir))
@@ -52,6 +54,8 @@ internal static class DetachedRun
             var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                 .Select(e => $"{e.Key}={e.Value}").Append($"{ChannelVariable}={ChannelFd}").ToArray();
             monitor = Spawn.Detached("/proc/self/exe", argv, env, [input, output, output, reportWrite]);
+            // Before the container can send READY=1 through the monitor: systemd takes only the main pid's messages.
+            if (spec.NotifySocket is { } notifySocket) NotifyRelay.SendOnce(notifySocket, $"MAINPID={monitor}", log);
         }
         finally
         {

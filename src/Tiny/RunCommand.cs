@@ -80,11 +80,11 @@ internal sealed class RunCommand
             using var logging = Logging.Create(verbose);
             var log = logging.CreateLogger("tiny");
             if (net is null && !asRoot) log.ZLogInformation($"network: none (a bridge needs root)");
-            if (detach && monitorChannel is null) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile);
+            if (detach && monitorChannel is null) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
             ReportErrors.Channel = monitorChannel ?? -1;
             var containers = new NamedContainers(new ContainerStore(GlobalOptions.DefaultRoot), log);
             return containers.Run(new ContainerLauncher(log) { Timing = launchTiming }, spec, seccompProgram, pidFile,
-                keepState: detach, started: monitorChannel is { } channel ? _ => DetachedRun.ReportStarted(channel) : null);
+                detached: detach, started: monitorChannel is { } channel ? _ => DetachedRun.ReportStarted(channel) : null);
         }
         finally
         {

@@ -28,7 +28,8 @@ public sealed class ContainerLauncher(ILogger log)
     public LaunchTiming? Timing { get; init; }
 
     /// <param name="started">Called once the command has been exec'd (the OCI state is written then).</param>
-    public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null)
+    /// <param name="notify">Relays the container's sd_notify messages while it runs.</param>
+    public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null)
     {
         RequireRoot();
         using var network = spec.Bridge is { } bridge
@@ -54,8 +55,9 @@ public sealed class ContainerLauncher(ILogger log)
                 if (terminal is not null)
                 {
                     terminal.Attach();
-                    terminal.CopyUntilExit(launched.Pid);
+                    terminal.CopyUntilExit(launched.Pid, notify);
                 }
+                else notify?.RelayUntilExit(launched.Pid);
                 var status = Process.WaitForExit(launched.Pid);
                 Timing?.Mark("container run");
                 var exitCode = Process.ExitCodeOf(status);

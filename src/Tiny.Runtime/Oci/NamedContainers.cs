@@ -27,18 +27,26 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
 
     /// <summary>
     /// Runs <paramref name="spec"/> under its name as <see cref="ContainerLauncher.Run"/> does. The state is removed
-    /// afterwards, or with <paramref name="keepState"/> (a detached container's monitor) kept with the exit code
+    /// afterwards, or with <paramref name="detached"/> (a detached container's monitor) kept with the exit code
     /// for wait and ps. <paramref name="pidFile"/> gets this process's pid once the command runs and goes at the end.
+    /// With NOTIFY_SOCKET the container's messages are relayed; in the foreground tiny sends MAINPID, its own pid
+    /// (a detached container's MAINPID, the monitor's, comes from the tiny that started it).
     /// </summary>
-    public int Run(ContainerLauncher launcher, RunSpec spec, byte[]? seccomp, string? pidFile, bool keepState,
+    public int Run(ContainerLauncher launcher, RunSpec spec, byte[]? seccomp, string? pidFile, bool detached,
         Action<LaunchedContainer>? started = null)
     {
         store.Claim(spec.Id);
         ContainerRecord? record = null;
         var self = Process.GetProcessId();
         var fullPidFile = pidFile is null ? null : Path.GetFullPath(pidFile);
+        NotifyRelay? notify = null;
         try
         {
+            if (spec.NotifySocket is { } hostSocket)
+            {
+                notify = NotifyRelay.Bind(hostSocket, Path.Combine(store.DirectoryOf(spec.Id), "notify"), log);
+                spec = notify.Apply(spec);
+            }
             var exitCode = launcher.Run(spec, seccomp, child =>
             {
                 record = new ContainerRecord
@@ -57,15 +65,17 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
                 };
                 store.SaveLocked(record);
                 if (fullPidFile is not null) OciRuntime.WritePidFile(fullPidFile, self);
+                if (!detached) notify?.Send($"MAINPID={self}");
                 started?.Invoke(child);
-            });
-            if (keepState && record is not null) RecordExit(record, exitCode);
+            }, notify);
+            if (detached && record is not null) RecordExit(record, exitCode);
             return exitCode;
         }
         finally
         {
+            notify?.Dispose();
             if (fullPidFile is not null && record is not null) RemovePidFile(fullPidFile, self);
-            if ((!keepState || record is null) && Directory.Exists(store.DirectoryOf(spec.Id))) store.Remove(spec.Id);
+            if ((!detached || record is null) && Directory.Exists(store.DirectoryOf(spec.Id))) store.Remove(spec.Id);
         }
     }
 
