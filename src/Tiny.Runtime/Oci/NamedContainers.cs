@@ -35,8 +35,10 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
     public int Run(ContainerLauncher launcher, RunSpec spec, byte[]? seccomp, string? pidFile, bool detached,
         Action<LaunchedContainer>? started = null)
     {
+        ContainerLauncher.RequireRoot();
         store.Claim(spec.Id);
         ContainerRecord? record = null;
+        var running = false;
         var self = Process.GetProcessId();
         var fullPidFile = pidFile is null ? null : Path.GetFullPath(pidFile);
         NotifyRelay? notify = null;
@@ -47,7 +49,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
                 notify = NotifyRelay.Bind(hostSocket, Path.Combine(store.DirectoryOf(spec.Id), "notify"), log);
                 spec = notify.Apply(spec);
             }
-            var exitCode = launcher.Run(spec, seccomp, child =>
+            var exitCode = launcher.Run(spec, seccomp, cloned: child =>
             {
                 record = new ContainerRecord
                 {
@@ -64,18 +66,21 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
                     PidFile = fullPidFile,
                 };
                 store.SaveLocked(record);
+            }, started: child =>
+            {
+                running = true;
                 if (fullPidFile is not null) OciRuntime.WritePidFile(fullPidFile, self);
                 if (!detached) notify?.Send($"MAINPID={self}");
                 started?.Invoke(child);
-            }, notify);
-            if (detached && record is not null) RecordExit(record, exitCode);
+            }, notify: notify);
+            if (detached && running) RecordExit(record!, exitCode);
             return exitCode;
         }
         finally
         {
             notify?.Dispose();
-            if (fullPidFile is not null && record is not null) RemovePidFile(fullPidFile, self);
-            if ((!detached || record is null) && Directory.Exists(store.DirectoryOf(spec.Id))) store.Remove(spec.Id);
+            if (fullPidFile is not null && running) RemovePidFile(fullPidFile, self);
+            if ((!detached || !running) && Directory.Exists(store.DirectoryOf(spec.Id))) store.Remove(spec.Id);
         }
     }
 
