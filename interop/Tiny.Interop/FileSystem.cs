@@ -58,6 +58,12 @@ public static unsafe partial class FileSystem
     public static void MakeFifo(string path, uint mode)
     {
         if (MkfifoRaw(path, mode) < 0) throw new SyscallException("mkfifo", Marshal.GetLastPInvokeError(), path);
+        SetMode(path, mode);
+    }
+
+    /// <summary>chmod(2).</summary>
+    public static void SetMode(string path, uint mode)
+    {
         if (ChmodRaw(path, mode) < 0) throw new SyscallException("chmod", Marshal.GetLastPInvokeError(), path);
     }
 }

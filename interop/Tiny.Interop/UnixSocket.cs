@@ -6,7 +6,7 @@ namespace Tiny.Interop;
 /// cmsg(3)).</summary>
 public static unsafe partial class UnixSocket
 {
-    public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SCM_RIGHTS = 1,
+    public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SCM_RIGHTS = 1,
         MSG_DONTWAIT = 0x40, MSG_CMSG_CLOEXEC = 0x40000000;
 
     /// <summary>struct msghdr (x86_64).</summary>
@@ -102,5 +102,66 @@ public static unsafe partial class UnixSocket
         message->IoVectorCount = 1;
         message->Control = control;
         message->ControlLength = (nuint)sizeof(FdControlMessage);
+    }
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    private static partial int SocketRaw(int domain, int type, int protocol);
+
+    [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
+    private static partial int BindRaw(int socket, byte* address, int length);
+
+    [LibraryImport("libc", EntryPoint = "sendto", SetLastError = true)]
+    private static partial nint SendToRaw(int socket, byte* data, nuint length, int flags, byte* address, int addressLength);
+
+    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    private static partial nint ReceiveRaw(int socket, byte* buffer, nuint length, int flags);
+
+    /// <summary>sizeof(struct sockaddr_un): sun_family and 108 bytes of sun_path (unix(7)).</summary>
+    const int AddressSize = 110;
+
+    /// <summary>A close-on-exec, non-blocking datagram socket, bound to <paramref name="path"/> unless it is null.</summary>
+    public static int CreateDatagram(string? path)
+    {
+        var fd = SocketRaw(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) throw new SyscallException("socket", Marshal.GetLastPInvokeError());
+        if (path is null) return fd;
+        byte* address = stackalloc byte[AddressSize];
+        if (BindRaw(fd, address, Address(path, address)) == 0) return fd;
+        var errno = Marshal.GetLastPInvokeError();
+        FileDescriptor.Close(fd);
+        throw new SyscallException("bind", errno, path);
+    }
+
+    /// <summary>Sends one datagram from <paramref name="socket"/> to <paramref name="path"/> ("@name": an abstract
+    /// address, as systemd writes NOTIFY_SOCKET); returns errno, 0 on success.</summary>
+    public static int TrySendTo(int socket, ReadOnlySpan<byte> data, string path)
+    {
+        byte* address = stackalloc byte[AddressSize];
+        var length = Address(path, address);
+        fixed (byte* start = data)
+            return SendToRaw(socket, start, (nuint)data.Length, 0, address, length) >= 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    /// <summary>One waiting datagram into <paramref name="buffer"/>: its length, or -1 when none waits.</summary>
+    public static int TryReceive(int socket, Span<byte> buffer)
+    {
+        fixed (byte* start = buffer)
+        {
+            var n = ReceiveRaw(socket, start, (nuint)buffer.Length, MSG_DONTWAIT);
+            return n >= 0 ? (int)n : -1;
+        }
+    }
+
+    /// <summary>Fills a sockaddr_un; a leading '@' is the abstract namespace's leading NUL. Returns the address length.</summary>
+    static int Address(string path, byte* address)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        if (bytes.Length == 0 || bytes.Length >= AddressSize - 2) throw new SyscallException("socket address", Errno.ENAMETOOLONG, path);
+        *(ushort*)address = AF_UNIX;
+        bytes.CopyTo(new Span<byte>(address + 2, bytes.Length));
+        var abstractName = bytes[0] == (byte)'@';
+        if (abstractName) address[2] = 0;
+        else address[2 + bytes.Length] = 0;
+        return 2 + bytes.Length + (abstractName ? 0 : 1);
     }
 }

@@ -11,9 +11,10 @@ namespace Tiny;
 /// <summary>runc's command line over OCI bundles, for podman, containerd and anyone who drives runc.</summary>
 internal sealed class OciCommands
 {
-    /// <summary>runc run's own flags: given to `tiny run`, they make it runc's run rather than tiny's.</summary>
+    /// <summary>runc run's own flags: given to `tiny run`, they make it runc's run rather than tiny's (-d and --pid-file
+    /// are tiny run's too).</summary>
     static readonly string[] OciRunFlags =
-        ["--bundle", "-b", "--detach", "-d", "--pid-file", "--keep", "--console-socket", "--no-pivot", "--no-new-keyring", "--preserve-fds"];
+        ["--bundle", "-b", "--keep", "--console-socket", "--no-pivot", "--no-new-keyring", "--preserve-fds"];
 
     /// <summary>Each command's flags (options without a value), so that <c>--flag=value</c> and <c>--flag value</c> both work.</summary>
     public static readonly CommandSyntax[] Syntaxes =

@@ -22,6 +22,10 @@ internal static class ReportErrors
     /// <summary>Where errors are also logged: the OCI --log file that containerd and conmon read.</summary>
     public static ILogger ErrorLog { get; set; } = NullLogger.Instance;
 
+    /// <summary>A detached container's monitor during set-up: the pipe on which the tiny that started it waits for
+    /// "EXITCODE MESSAGE" (<see cref="DetachedRun"/>); -1 otherwise.</summary>
+    public static int Channel { get; set; } = -1;
+
     public static void Install()
     {
         AppDomain.CurrentDomain.FirstChanceException += (_, e) => Thrown.Add(e.Exception);
@@ -40,6 +44,7 @@ internal static class ReportErrors
         };
         ErrorLog.ZLogError($"{message}");
         Console.Error.WriteLine($"tiny: {message}");
+        if (Channel >= 0) FileDescriptor.TryWriteAll(Channel, System.Text.Encoding.UTF8.GetBytes($"{exitCode} {message}\n"));
         _exitCode = exitCode;
     }
 

@@ -1,6 +1,8 @@
 using ConsoleAppFramework;
 using Microsoft.Extensions.Logging;
+using Tiny.Runtime;
 using Tiny.Runtime.Launch;
+using Tiny.Runtime.Oci;
 using Tiny.Runtime.Seccomp;
 using Tiny.Runtime.Spec;
 using ZLogger;
@@ -10,7 +12,7 @@ namespace Tiny;
 internal sealed class RunCommand
 {
     public static readonly CommandSyntax Syntax = new("run",
-        Flags: ["--readonly", "--init", "--verbose", "-t", "--tty", "-i", "--interactive", "--timing", "-h", "--help"],
+        Flags: ["--readonly", "--init", "--verbose", "-t", "--tty", "-i", "--interactive", "--timing", "-d", "--detach", "-h", "--help"],
         Repeatable: [["-e", "--env"], ["--cap-add"], ["--cap-drop"], ["-p", "--publish"], ["-v", "--volume"], ["--tmpfs"], ["--mount"], ["--uidmap"], ["--gidmap"]],
         HasCommandOperand: true);
 
@@ -43,14 +45,20 @@ internal sealed class RunCommand
     /// <param name="gidmap">CONTAINER_GID:HOST_GID:COUNT to map in a new user namespace (repeatable; alone, it serves for uids too).</param>
     /// <param name="init">Run a minimal init as PID 1 that forwards signals to the command and reaps orphans.</param>
     /// <param name="verbose">Log each setup step to stderr.</param>
+    /// <param name="detach">-d, Return once the command runs, printing the name; a monitor process waits for it, records its exit status and cleans up.</param>
+    /// <param name="pidFile">With -d: file to write the monitor's pid to (signal it to stop the container), removed when it ends.</param>
+    /// <param name="logFile">With -d: file the command's output is appended to [default: discarded].</param>
     /// <param name="timing">Print each launch phase's microseconds to stderr after the run (or set TINY_TIMING=1).</param>
     public int Run(ConsoleAppContext context, string? rootfs = null, string? name = null, string? hostname = null,
         string? user = null, string? env = null, string? workdir = null, bool @readonly = false, string? memory = null,
         string? cpus = null, int? cpuWeight = null, long? pids = null, string? capAdd = null, string? capDrop = null,
         string? net = null, string? subnet = null, string? ip = null, string? publish = null, string? seccomp = null,
         string? volume = null, string? tmpfs = null, string? mount = null, string? userns = null, string? uidmap = null, string? gidmap = null, bool init = false,
-        bool tty = false, bool interactive = false, bool verbose = false, bool timing = false)
+        bool tty = false, bool interactive = false, bool verbose = false, bool timing = false,
+        bool detach = false, string? pidFile = null, string? logFile = null)
     {
+        var monitorChannel = DetachedRun.TakeChannel();
+        if (!detach && (pidFile ?? logFile) is not null) throw new ContainerError($"{(pidFile is not null ? "--pid-file" : "--log-file")} needs -d");
         var launchTiming = timing || Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
         var options = new RunOptions
         {
@@ -72,7 +80,11 @@ internal sealed class RunCommand
             using var logging = Logging.Create(verbose);
             var log = logging.CreateLogger("tiny");
             if (net is null && !asRoot) log.ZLogInformation($"network: none (a bridge needs root)");
-            return new ContainerLauncher(log) { Timing = launchTiming }.Run(spec, seccompProgram);
+            if (detach && monitorChannel is null) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
+            ReportErrors.Channel = monitorChannel ?? -1;
+            var containers = new NamedContainers(new ContainerStore(GlobalOptions.DefaultRoot), log);
+            return containers.Run(new ContainerLauncher(log) { Timing = launchTiming }, spec, seccompProgram, pidFile,
+                detached: detach, started: monitorChannel is { } channel ? _ => DetachedRun.ReportStarted(channel) : null);
         }
         finally
         {

@@ -28,7 +28,10 @@ public sealed class ContainerLauncher(ILogger log)
     public LaunchTiming? Timing { get; init; }
 
     /// <param name="started">Called once the command has been exec'd (the OCI state is written then).</param>
-    public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null)
+    /// <param name="notify">Relays the container's sd_notify messages while it runs.</param>
+    /// <param name="cloned">Called right after clone, before the child does anything (to record its pid and cgroup).</param>
+    public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
+        Action<LaunchedContainer>? cloned = null)
     {
         RequireRoot();
         using var network = spec.Bridge is { } bridge
@@ -44,6 +47,7 @@ public sealed class ContainerLauncher(ILogger log)
             var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, cloned: child =>
             {
                 Volatile.Write(ref _childPid, child.Pid);
+                cloned?.Invoke(child);
                 var pending = Interlocked.Exchange(ref _pendingSignal, 0);
                 if (pending != 0) Process.Kill(child.Pid, pending);
             });
@@ -54,8 +58,9 @@ public sealed class ContainerLauncher(ILogger log)
                 if (terminal is not null)
                 {
                     terminal.Attach();
-                    terminal.CopyUntilExit(launched.Pid);
+                    terminal.CopyUntilExit(launched.Pid, notify);
                 }
+                else notify?.RelayUntilExit(launched.Pid);
                 var status = Process.WaitForExit(launched.Pid);
                 Timing?.Mark("container run");
                 var exitCode = Process.ExitCodeOf(status);
@@ -86,7 +91,7 @@ public sealed class ContainerLauncher(ILogger log)
         return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace: null, cloned);
     }
 
-    static void RequireRoot()
+    internal static void RequireRoot()
     {
         if (Process.GetEffectiveUserId() != 0)
             throw new ContainerError("run needs root (rootless containers are not supported yet)");

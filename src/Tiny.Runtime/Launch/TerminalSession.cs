@@ -58,15 +58,16 @@ internal sealed class TerminalSession : IDisposable
     }
 
     /// <summary>Copies input to the terminal (-i) and its output to stdout until <paramref name="pid"/>
-    /// exits, then whatever output is left.</summary>
-    public void CopyUntilExit(int pid)
+    /// exits, then whatever output is left; meanwhile <paramref name="notify"/>'s messages are relayed.</summary>
+    public void CopyUntilExit(int pid, NotifyRelay? notify = null)
     {
         var pidFd = Process.OpenPidFd(pid);
         var buffer = new byte[16384];
-        Span<FileDescriptor.PollFd> fds = stackalloc FileDescriptor.PollFd[3];
+        Span<FileDescriptor.PollFd> fds = stackalloc FileDescriptor.PollFd[4];
         fds[0] = new() { Fd = master, Events = FileDescriptor.POLLIN };
         fds[1] = new() { Fd = pidFd, Events = FileDescriptor.POLLIN };
         fds[2] = new() { Fd = forwardInput ? Stdin : -1, Events = FileDescriptor.POLLIN };
+        fds[3] = new() { Fd = notify?.Socket ?? -1, Events = FileDescriptor.POLLIN };
         try
         {
             while (fds[1].ReturnedEvents == 0)
@@ -74,7 +75,9 @@ internal sealed class TerminalSession : IDisposable
                 FileDescriptor.Poll(fds, -1);
                 if (fds[0].ReturnedEvents != 0 && !Copy(master, Stdout, buffer)) fds[0].Fd = -1;
                 if (fds[2].ReturnedEvents != 0 && !Copy(Stdin, master, buffer)) fds[2].Fd = -1;
+                if (fds[3].ReturnedEvents != 0) notify!.RelayPending();
             }
+            notify?.RelayPending();
             // The container's processes are gone; what they wrote may still be in the terminal.
             fds = fds[..1];
             while (fds[0].Fd >= 0 && FileDescriptor.Poll(fds, 0) > 0)

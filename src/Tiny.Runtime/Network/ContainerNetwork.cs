@@ -209,17 +209,46 @@ public sealed class ContainerNetwork : IDisposable
     internal static void ReclaimDead(List<Lease> leases, NetlinkSocket route, NetlinkSocket netfilter, NatTable nat,
         NetworkSettings settings, ILogger log)
     {
-        var dead = leases.Where(l => !l.Owner.IsRunning).ToList();
-        if (dead.Count == 0) return;
-        foreach (var lease in dead)
+        Reclaim(leases, leases.Where(l => !l.Owner.IsRunning).ToList(), route, netfilter, nat, settings, log);
+    }
+
+    /// <summary>Removes <paramref name="reclaimed"/> from <paramref name="leases"/> with their veth pairs, rules and files.</summary>
+    static void Reclaim(List<Lease> leases, List<Lease> reclaimed, NetlinkSocket route, NetlinkSocket netfilter, NatTable nat,
+        NetworkSettings settings, ILogger log)
+    {
+        if (reclaimed.Count == 0) return;
+        foreach (var lease in reclaimed)
         {
             HostLinks.Delete(route, lease.HostLink);
             DeleteFiles(settings, lease.ContainerId);
-            log.LogDebug("reclaimed {Address} of container {Id} (owner pid {Pid} is gone)", lease.Address, lease.ContainerId, lease.Owner.Pid);
+            log.LogDebug("reclaimed {Address} of container {Id} (owner pid {Pid})", lease.Address, lease.ContainerId, lease.Owner.Pid);
         }
-        nat.DeleteRules(netfilter, nat.FindRules(netfilter, dead.Select(l => l.ContainerId).ToHashSet()));
-        leases.RemoveAll(dead.Contains);
+        nat.DeleteRules(netfilter, nat.FindRules(netfilter, reclaimed.Select(l => l.ContainerId).ToHashSet()));
+        leases.RemoveAll(reclaimed.Contains);
         Lease.WriteAll(settings.LeaseFile, leases);
+    }
+
+    /// <summary>
+    /// Releases what container <paramref name="containerId"/> holds on the bridge network (its lease, veth pair,
+    /// rules and files) when the process that leased them can no longer do it: tiny rm -f after a lost monitor.
+    /// </summary>
+    public static void Release(string containerId, ILogger log, NetworkSettings? settings = null)
+    {
+        settings ??= NetworkSettings.Default;
+        if (!File.Exists(settings.LeaseFile)) return;
+        using var route = NetlinkSocket.OpenRoute();
+        using var netfilter = NetlinkSocket.OpenNetfilter();
+        var lockFd = FileLock.Acquire(settings.LockFile);
+        try
+        {
+            var leases = Lease.ReadAll(settings.LeaseFile);
+            Reclaim(leases, leases.Where(l => l.ContainerId == containerId).ToList(), route, netfilter,
+                new NatTable(settings.Table, settings.Bridge), settings, log);
+        }
+        finally
+        {
+            FileLock.Release(lockFd);
+        }
     }
 
     static List<PortMapping> ParsePorts(IReadOnlyList<string> publish)

@@ -21,6 +21,20 @@ public sealed class ContainerRecord
     public DateTimeOffset Created { get; set; }
     public Dictionary<string, string> Annotations { get; set; } = [];
     public string[] CgroupDirectories { get; set; } = [];
+
+    // tiny run's containers (detached or not) share the store; for OCI containers these stay unset.
+    /// <summary>The command as given to tiny run; null for an OCI container.</summary>
+    public string[]? Command { get; set; }
+    /// <summary>The process that waits for the container and cleans up after it: tiny run, or its monitor with -d.</summary>
+    public int MonitorPid { get; set; }
+    public ulong MonitorStartTime { get; set; }
+    /// <summary>Whether the container has a lease on the bridge network (released by rm -f when its monitor is gone).</summary>
+    public bool Bridge { get; set; }
+    /// <summary>tiny run --pid-file, removed when the monitor ends.</summary>
+    public string? PidFile { get; set; }
+    /// <summary>The command's exit code, recorded by the monitor once it has reaped the container.</summary>
+    public int? ExitCode { get; set; }
+    public DateTimeOffset? Finished { get; set; }
 }
 
 /// <summary>The state a client reads (runtime spec "State", with runc's extra fields rootfs, created and owner).</summary>
@@ -73,15 +87,58 @@ public sealed partial class ContainerStore(string root)
     {
         ValidateId(id);
         Directory.CreateDirectory(Root);
+        if (!TryMakeDirectory(id)) throw new ContainerError($"container \"{id}\" already exists");
+    }
+
+    /// <summary>
+    /// Makes ROOT/ID for a tiny run container: a name is free when no directory has it or its container has
+    /// stopped and its monitor is gone (that one's state is replaced).
+    /// </summary>
+    public void Claim(string id)
+    {
+        ValidateId(id);
+        Directory.CreateDirectory(Root);
+        while (!TryMakeDirectory(id))
+        {
+            var (held, record) = TryOpen(id);
+            if (held is null) continue;
+            using (held)
+            {
+                if (record is null || StatusOf(record) != ContainerStatus.Stopped || IsAlive(record.MonitorPid, record.MonitorStartTime))
+                    throw new ContainerError($"container name \"{id}\" is already in use");
+                Remove(id);
+            }
+        }
+    }
+
+    bool TryMakeDirectory(string id)
+    {
         try
         {
-            if (!FileSystem.MakeDirectory(DirectoryOf(id), 0x1c0)) throw new ContainerError($"container \"{id}\" already exists");
+            return FileSystem.MakeDirectory(DirectoryOf(id), 0x1c0);
         }
         catch (SyscallException e)
         {
             throw new ContainerError($"create state directory {DirectoryOf(id)}: {Errno.Describe(e.Errno)}");
         }
     }
+
+    /// <summary>The lock and record of ROOT/ID, (null, null) when it went away meanwhile, (lock, null) while it has no state yet.</summary>
+    (ContainerLock?, ContainerRecord?) TryOpen(string id)
+    {
+        try
+        {
+            var held = Lock(id);
+            return (held, Load(id));
+        }
+        catch (ContainerError) when (!Directory.Exists(DirectoryOf(id)))
+        {
+            return (null, null);
+        }
+    }
+
+    /// <summary>Whether the process <paramref name="pid"/> that started at <paramref name="startTime"/> still runs.</summary>
+    public static bool IsAlive(int pid, ulong startTime) => pid > 0 && ProcessStartTime(pid) == startTime;
 
     /// <summary>Saves a record under the container's lock.</summary>
     public void SaveLocked(ContainerRecord record)
@@ -155,7 +212,7 @@ public sealed partial class ContainerStore(string root)
     /// <summary>created while the init waits on the exec FIFO, running while it lives, stopped once it has exited.</summary>
     public ContainerStatus StatusOf(ContainerRecord record)
     {
-        if (record.Pid <= 0 || ProcessStartTime(record.Pid) != record.PidStartTime) return ContainerStatus.Stopped;
+        if (!IsAlive(record.Pid, record.PidStartTime)) return ContainerStatus.Stopped;
         return File.Exists(ExecFifoOf(record.Id)) ? ContainerStatus.Created : ContainerStatus.Running;
     }
 

@@ -214,6 +214,13 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
     }
 
+    /// <summary>The pids of the processes in a container.</summary>
+    public IReadOnlyList<int> Processes(string id)
+    {
+        var (held, record) = _store.Open(id);
+        using (held) return ProcessesOf(record).ToArray();
+    }
+
     /// <summary>The pids in the container's cgroup (cgroup.procs of its first directory).</summary>
     static IEnumerable<int> ProcessesOf(ContainerRecord record)
     {
@@ -223,7 +230,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     }
 
     /// <summary>As runc writes --pid-file: the pid with no newline, through a rename.</summary>
-    static void WritePidFile(string path, int pid)
+    internal static void WritePidFile(string path, int pid)
     {
         var full = Path.GetFullPath(path);
         var temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.tmp");
