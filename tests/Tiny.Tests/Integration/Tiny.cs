@@ -91,9 +91,9 @@ public static class Tiny
     /// <summary>The host's mount table without the per-line mount ids, which a container run does not change.</summary>
     public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
 
-    static string FindRepositoryRoot()
+    static string FindRepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string source = "")
     {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory, Path.GetDirectoryName(source)! })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (File.Exists(Path.Combine(dir.FullName, "Tiny.sln"))) return dir.FullName;
         return Directory.GetCurrentDirectory();

@@ -184,6 +184,39 @@ public class DetachTests
         await AssertGone(name);
     }
 
+    /// <summary>The init script in README.md, run as written but for its paths and name.</summary>
+    [Test]
+    public async Task The_readme_init_script_starts_and_stops_its_container()
+    {
+        Skip.Unless(File.Exists("/sbin/start-stop-daemon") || File.Exists("/usr/sbin/start-stop-daemon"), "start-stop-daemon is missing (apt-get install dpkg)");
+        var readme = File.ReadAllText(Path.Combine(Tiny.RepositoryRoot, "README.md"));
+        var start = readme.IndexOf("#!/bin/sh\n# /etc/init.d/web", StringComparison.Ordinal);
+        var name = Tiny.UniqueName("initd");
+        var directory = Directory.CreateTempSubdirectory("tiny-initd-").FullName;
+        var script = readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)]
+            .Replace("/usr/local/bin/tiny", Tiny.Binary).Replace("/srv/web/rootfs", BusyboxRootfs.Path)
+            .Replace("/run/web.pid", Path.Combine(directory, "web.pid")).Replace("/var/log/web.log", Path.Combine(directory, "web.log"))
+            .Replace("-h /www", "-h /").Replace(" web ", $" {name} ").Replace(" web;", $" {name};");
+        var path = Path.Combine(directory, "web");
+        File.WriteAllText(path, script);
+        try
+        {
+            var started = await Tiny.Exec("/bin/sh", [path, "start"]);
+            await Assert.That(started.ExitCode).IsEqualTo(0);
+            await Assert.That((await Tiny.Run("ps")).Stdout).Contains(name);
+            var stopped = await Tiny.Exec("/bin/sh", [path, "stop"]);
+            await Assert.That(stopped.ExitCode).IsEqualTo(0);
+            await Assert.That((await Tiny.Run("ps")).Stdout).DoesNotContain(name);
+            await Assert.That(File.Exists(Path.Combine(directory, "web.pid"))).IsFalse();
+        }
+        finally
+        {
+            await Tiny.Run("rm", "-f", name);
+            Directory.Delete(directory, recursive: true);
+        }
+        await AssertGone(name);
+    }
+
     [Test]
     [Arguments(false)]
     [Arguments(true)]
