@@ -4,8 +4,10 @@
 #
 # Builds tiny (./publish.sh), installs runc, crun, hyperfine, busybox-static and time from Debian when missing,
 # makes a bundle in a temporary directory (rootfs: /bin/busybox and its applet links; config.json: `runc spec` with
-# terminal false, args ["/bin/true"], without linux.resources) and measures with hyperfine (-N: no shell):
-#   - run of the /bin/true container, end to end, for tiny, runc and crun;
+# terminal false, args ["/bin/true"], without linux.resources and without the cgroup mount on /sys/fs/cgroup, which
+# tiny's bundle commands refuse) and measures with hyperfine (-N: no shell):
+#   - run of the /bin/true container, end to end, for tiny, runc and crun, on that one config.json
+#     (tiny --root DIR run --bundle BUNDLE ID, as runc and crun);
 #   - create + start + delete for the three;
 #   - tiny run with the default seccomp filter and capabilities, and without (--seccomp unconfined and every
 #     capability this shell holds);
@@ -39,7 +41,7 @@ work=$(mktemp -d /tmp/tiny-bench.XXXXXX)
 bridge_existed=$(ip link show tiny0 >/dev/null 2>&1 && echo yes || echo no)
 cleanup() {
     for id in bench-runc bench-csd-runc; do runc --root "$work/runc" delete --force "$id" >/dev/null 2>&1 || true; done
-    if [[ -x ${tiny_oci_cleanup:-} ]]; then "$tiny_oci_cleanup"; fi
+    for id in bench-tiny bench-csd-tiny; do "$tiny" --root "$work/tiny" delete --force "$id" >/dev/null 2>&1 || true; done
     if [[ $bridge_existed == no ]]; then "$tiny" network prune >/dev/null 2>&1 || true; fi
     rm -rf "$work"
 }
@@ -58,22 +60,12 @@ config = json.load(open(sys.argv[1]))
 config["process"]["terminal"] = False
 config["process"]["args"] = ["/bin/true"]
 config["linux"].pop("resources", None)
+config["mounts"] = [mount for mount in config["mounts"] if mount["type"] != "cgroup"]
 json.dump(config, open(sys.argv[1], "w"), indent=2)
 EOF
 
-# tiny speaks the OCI bundle commands once they are on main (issue 8); until then its own `tiny run --rootfs`.
-if "$tiny" --help | grep -q '^  create '; then
-    tiny_form="bundle"
-    tiny_run=("$tiny" --root "$work/tiny" run --bundle "$bundle" bench-tiny)
-    tiny_csd="$tiny --root $work/tiny create --bundle $bundle bench-csd-tiny && $tiny --root $work/tiny start bench-csd-tiny && $tiny --root $work/tiny delete --force bench-csd-tiny"
-    tiny_oci_cleanup=$work/tiny-cleanup
-    printf '#!/bin/sh\nfor id in bench-tiny bench-csd-tiny; do %s --root %s delete --force $id >/dev/null 2>&1; done\n' "$tiny" "$work/tiny" >"$tiny_oci_cleanup"
-    chmod +x "$tiny_oci_cleanup"
-else
-    tiny_form="tiny run --net none --rootfs BUNDLE/rootfs -- /bin/true (no OCI bundle commands yet)"
-    tiny_run=("$tiny" run --net none --rootfs "$bundle/rootfs" -- /bin/true)
-    tiny_csd=""
-fi
+tiny_run=("$tiny" --root "$work/tiny" run --bundle "$bundle" bench-tiny)
+tiny_csd="$tiny --root $work/tiny create --bundle $bundle bench-csd-tiny && $tiny --root $work/tiny start bench-csd-tiny && $tiny --root $work/tiny delete --force bench-csd-tiny"
 runc_run="runc --root $work/runc run --bundle $bundle bench-runc"
 runc_csd="runc --root $work/runc create --bundle $bundle bench-csd-runc && runc --root $work/runc start bench-csd-runc && runc --root $work/runc delete --force bench-csd-runc"
 crun_run="crun --root $work/crun run --bundle $bundle bench-crun"
@@ -115,8 +107,8 @@ for round in $(seq $rounds); do
     host=("runc run=$runc_run" "runc csd=sh -c '$runc_csd'"
         "tiny plain=$(quote "${tiny_plain[@]}")" "tiny unconfined=$(quote "${tiny_unconfined[@]}")"
         "tiny bridge=$(quote "${tiny_bridge[@]}")"
-        "tiny version=$tiny --version" "runc version=runc --version" "crun version=crun --version")
-    if [[ $tiny_form == bundle ]]; then host+=("tiny run=$(quote "${tiny_run[@]}")" "tiny csd=sh -c '$tiny_csd'"); fi
+        "tiny version=$tiny --version" "runc version=runc --version" "crun version=crun --version"
+        "tiny run=$(quote "${tiny_run[@]}")" "tiny csd=sh -c '$tiny_csd'")
     hyperfine_json "$work/host-$round.json" "${host[@]}"
     echo "round $round of $rounds: crun, in a private mount namespace with cgroup2 on /sys/fs/cgroup" >&2
     in_crun_namespace "hyperfine_json '$work/crun-$round.json' 'crun run=$crun_run' \"crun csd=sh -c '$crun_csd'\""
@@ -127,21 +119,20 @@ rss_runc=$(peak_rss $runc_run)
 rss_crun=$(in_crun_namespace "peak_rss $crun_run")
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-/usr/bin/python3 - "$work" "$rounds" "$(uname -r)" "$cpu" "$(nproc)" "$tiny_form" "$rss_tiny" "$rss_runc" "$rss_crun" \
+/usr/bin/python3 - "$work" "$rounds" "$(uname -r)" "$cpu" "$(nproc)" "$rss_tiny" "$rss_runc" "$rss_crun" \
     "$(stat -c %s "$tiny")" "$(stat -c %s "$(command -v runc)")" "$(stat -c %s "$(command -v crun)")" \
     "$(runc --version | head -1)" "$(crun --version | head -1)" "$runs" >"$root/artifacts/bench.md" <<'EOF'
 import json, statistics, sys
-work, rounds, kernel, cpu, cores, tiny_form = sys.argv[1:7]
-rss = dict(zip(["tiny", "runc", "crun"], map(int, sys.argv[7:10])))
-size = dict(zip(["tiny", "runc", "crun"], map(int, sys.argv[10:13])))
-runc_version, crun_version, runs = sys.argv[13:16]
+work, rounds, kernel, cpu, cores = sys.argv[1:6]
+rss = dict(zip(["tiny", "runc", "crun"], map(int, sys.argv[6:9])))
+size = dict(zip(["tiny", "runc", "crun"], map(int, sys.argv[9:12])))
+runc_version, crun_version, runs = sys.argv[12:15]
 times = {}
 for round in range(1, int(rounds) + 1):
     for part in ("host", "crun"):
         for result in json.load(open(f"{work}/{part}-{round}.json"))["results"]:
             times.setdefault(result["command"], []).extend(result["times"])
 median = {name: statistics.median(samples) * 1000 for name, samples in times.items()}
-median.setdefault("tiny run", median["tiny plain"])
 
 def ms(name):
     return f"{median[name]:.2f}" if name in median else "n/a"
@@ -164,7 +155,9 @@ lines = [
     "crun runs in a private mount namespace with cgroup2 on /sys/fs/cgroup (it refuses this host's hybrid "
     "cgroups); tiny and runc use the host's cgroup v1 controllers.",
     "",
-    f"tiny's rows use: {tiny_form}.",
+    "The first rows run the same config.json (`runc spec`, /bin/true, no linux.resources, no cgroup mount) with "
+    "each runtime's `--root DIR run --bundle BUNDLE ID` and `create`/`start`/`delete`; the last table is tiny's own "
+    "`tiny run --rootfs BUNDLE/rootfs -- /bin/true`.",
     "",
     "| | tiny | runc | crun | tiny/runc | tiny/crun |",
     "|---|---:|---:|---:|---:|---:|",
