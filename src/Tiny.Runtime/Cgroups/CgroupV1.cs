@@ -19,10 +19,11 @@ public sealed class CgroupV1 : ContainerCgroup
 
     public override IReadOnlyList<string> Directories => [.. _dirs.Values];
 
-    // Writing "cgroup.procs" takes cgroup_threadgroup_rwsem for writing, and the rcu_sync of that
-    // percpu rwsem waits for an RCU grace period (5-15 ms here) unless a writer passed just before;
-    // "tasks" moves one thread without it (cgroup_attach_lock() in kernel/cgroup/cgroup.c). The
-    // child is a single thread, so moving that thread moves the process.
+    // Writing a pid to "cgroup.procs" or "tasks" takes cgroup_threadgroup_rwsem for writing, and the
+    // rcu_sync of that percpu rwsem waits for an RCU grace period (5-20 ms here) unless a writer passed
+    // just before; "0" written to "tasks" moves the writing thread itself without it
+    // (cgroup_procs_write_start() in kernel/cgroup/cgroup.c). The child is a single thread, so moving
+    // that thread moves the process.
     protected override string MembershipFile => "tasks";
 
     public override void Create(ResourceLimits limits)

@@ -24,11 +24,9 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// <summary>Creates the directories and writes the limits.</summary>
     public abstract void Create(ResourceLimits limits);
 
-    /// <summary>Moves a process in; it must still have a single thread (the container's child does).</summary>
-    public void Join(int pid)
-    {
-        foreach (var dir in Directories) Write(dir, MembershipFile, pid.ToString());
-    }
+    /// <summary>The files a process writes "0" to in order to move itself in (the container's child does, while it
+    /// still has a single thread).</summary>
+    public IEnumerable<string> MembershipFiles => Directories.Select(dir => $"{dir}/{MembershipFile}");
 
     /// <summary>The file that moves a process in when its pid is written.</summary>
     protected virtual string MembershipFile => "cgroup.procs";

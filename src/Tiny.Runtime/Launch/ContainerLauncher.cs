@@ -116,7 +116,8 @@ public sealed class ContainerLauncher(ILogger log)
                 terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
-            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? [], execFifo);
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? [], execFifo,
+                cgroup.MembershipFiles);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
@@ -139,8 +140,7 @@ public sealed class ContainerLauncher(ILogger log)
                 log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
                 cgroupCreated = true;
                 cgroup.Create(spec.Limits);
-                cgroup.Join(pid);
-                Timing?.Mark("cgroup create + join");
+                Timing?.Mark("cgroup create");
                 if (spec.OomScoreAdj is { } oomScoreAdj) SetOomScoreAdj(pid, oomScoreAdj);
                 network?.Attach(pid);
                 if (network is not null) Timing?.Mark("network attach");

@@ -50,6 +50,7 @@ public sealed class LaunchTiming(long start)
         DropBoundingSet or SetKeepCapabilities or SetGroups or SetGid or SetUid or SetCapabilities
             or ClearAmbientCapabilities or SetNoNewPrivileges => "child caps + ids",
         LoadSeccompFilter => "child seccomp load",
+        JoinCgroup => "child cgroup join",
         Exec => "exec",
         _ => "child other setup",
     };

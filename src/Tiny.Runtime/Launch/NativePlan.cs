@@ -136,6 +136,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetRlimit s => (new() { Op = Op.SetRlimit, A = s.Resource, B = (long)s.Soft, C = (long)s.Hard }, 0),
         RaiseAmbientCapabilities s => (new() { Op = Op.RaiseAmbientCapabilities, A = (long)s.Mask }, 0),
         WriteFile s => (new() { Op = Op.WriteFile, A = a.String(s.Path), B = a.String(s.Value), C = Encoding.UTF8.GetByteCount(s.Value) }, A | B),
+        JoinCgroup s => (new() { Op = Op.WriteFile, A = a.String(s.MembershipFile), B = a.String("0"), C = 1 }, A | B),
         ReportReady s => (new() { Op = Op.ReportReady, A = s.Fd }, 0),
         WaitForStart s => (new() { Op = Op.WaitForStart, A = a.String(s.FifoPath) }, A),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),

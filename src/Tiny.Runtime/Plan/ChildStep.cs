@@ -238,6 +238,12 @@ public sealed record WriteFile(string Path, string Value) : ChildStep
     public override string Describe() => $"write {Path}";
 }
 
+/// <summary>Moves the child into its cgroup: "0" (the writer itself) written to <see cref="MembershipFile"/>.</summary>
+public sealed record JoinCgroup(string MembershipFile) : ChildStep
+{
+    public override string Describe() => $"join cgroup {System.IO.Path.GetDirectoryName(MembershipFile)}";
+}
+
 /// <summary>Tells the parent that set-up is complete: a (step index, 0) report on <see cref="Fd"/>.</summary>
 public sealed record ReportReady(int Fd) : ChildStep
 {

@@ -22,8 +22,10 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// <param name="execFifo">For a container that is created now and started later: the FIFO (as a path the child
     /// can open after pivot_root) it waits on before exec. The child then outlives tiny, so it gets no parent-death signal.</param>
     /// <param name="networkMounts">The network's files to bind over the container's (/etc/hosts...), before the spec's mounts.</param>
+    /// <param name="cgroupMembershipFiles">The container cgroup's files the child moves itself in through, once the
+    /// parent has made it.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        IReadOnlyList<MountRequest> networkMounts, string? execFifo = null)
+        IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null)
     {
         var namespaces = spec.Namespaces ?? DefaultNamespaces(spec.Network);
         ulong flags = 0;
@@ -41,6 +43,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.ErrorRead));
         steps.Add(new WaitForParent(channel.SyncRead));
         steps.Add(new CloseFd(channel.SyncRead));
+        // Before any namespace is joined (the paths are the host's) and, with a user namespace, while the child's IDs
+        // are still the host's root (cgroup v1 moves only for root's effective UID: __cgroup1_procs_write()).
+        foreach (var file in cgroupMembershipFiles ?? []) steps.Add(new JoinCgroup(file));
         // Released once the parent has written the maps: become the container's root, so that what the child
         // creates belongs to a mapped ID (else EOVERFLOW) and no group of the host's stays. A change of
         // effective IDs clears the parent-death signal (commit_creds() in kernel/cred.c): set it again.
@@ -52,7 +57,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // The mount namespace is joined last: the other paths are resolved in the one we start in.
         foreach (var ns in namespaces.Where(n => n.Path is not null).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
             steps.Add(new JoinNamespace(ns.Path!, ns.Type));
-        // Joined after the parent moved us into the container's cgroup, so that cgroup is our root
+        // Joined after the child moved into the container's cgroup, so that cgroup is its root
         // (cgroup_namespaces(7)).
         if (namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)) steps.Add(new Unshare(Namespace.CLONE_NEWCGROUP));
         steps.Add(new SetUmask(0));

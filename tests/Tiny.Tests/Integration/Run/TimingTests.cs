@@ -23,8 +23,8 @@ public class TimingTests
         var phases = Phases(result.Stderr);
         await Assert.That(phases.Keys).IsEquivalentTo(
         [
-            "parse/spec", "seccomp program", "launcher setup", "plan + native layout", "clone", "cgroup create + join",
-            "child wake-up", "child other setup", "child mounts", "child pivot_root", "child caps + ids",
+            "parse/spec", "seccomp program", "launcher setup", "plan + native layout", "clone", "cgroup create",
+            "child wake-up", "child other setup", "child cgroup join", "child mounts", "child pivot_root", "child caps + ids",
             "child seccomp load", "exec", "container run", "cleanup", "total",
         ], CollectionOrdering.Matching);
         var sum = phases.Where(p => p.Key != "total").Sum(p => p.Value);

@@ -45,7 +45,8 @@ public class CgroupTests
         var fs = new FakeCgroupFs();
         var cgroup = new CgroupV1(fs, NullLogger.Instance, "/fake", HybridSelf, "tiny-c1");
         cgroup.Create(new ResourceLimits(MemoryBytes: 1 << 20, CpuQuotaMicros: 50_000, CpuWeight: 100, PidsMax: 7));
-        cgroup.Join(1234);
+        await Assert.That(cgroup.MembershipFiles).IsEquivalentTo(
+            ["/fake/memory/user/42/tiny-c1/tasks", "/fake/cpu/tiny-c1/tasks", "/fake/pids/tiny-c1/tasks"], CollectionOrdering.Matching);
         cgroup.Remove();
         await Assert.That(fs.Operations).IsEquivalentTo(
         [
@@ -57,9 +58,6 @@ public class CgroupTests
             "write /fake/cpu/tiny-c1/cpu.cfs_quota_us 50000",
             "write /fake/cpu/tiny-c1/cpu.shares 2598",
             "write /fake/pids/tiny-c1/pids.max 7",
-            "write /fake/memory/user/42/tiny-c1/tasks 1234",
-            "write /fake/cpu/tiny-c1/tasks 1234",
-            "write /fake/pids/tiny-c1/tasks 1234",
             "rmdir /fake/memory/user/42/tiny-c1",
             "rmdir /fake/cpu/tiny-c1",
             "rmdir /fake/pids/tiny-c1",
@@ -74,7 +72,7 @@ public class CgroupTests
         fs.Files["/fake/user.slice/cgroup.subtree_control"] = "cpu\n";
         var cgroup = new CgroupV2(fs, NullLogger.Instance, "/fake/user.slice", "tiny-c2");
         cgroup.Create(new ResourceLimits(MemoryBytes: 64 << 20, CpuQuotaMicros: 150_000, CpuWeight: 500, PidsMax: 10));
-        cgroup.Join(99);
+        await Assert.That(cgroup.MembershipFiles).IsEquivalentTo(["/fake/user.slice/tiny-c2/cgroup.procs"]);
         await Assert.That(fs.Operations).IsEquivalentTo(
         [
             "write /fake/user.slice/cgroup.subtree_control +memory +pids",
@@ -83,7 +81,6 @@ public class CgroupTests
             "write /fake/user.slice/tiny-c2/cpu.max 150000 100000",
             "write /fake/user.slice/tiny-c2/cpu.weight 500",
             "write /fake/user.slice/tiny-c2/pids.max 10",
-            "write /fake/user.slice/tiny-c2/cgroup.procs 99",
         ], CollectionOrdering.Matching);
     }
 

@@ -69,6 +69,21 @@ public class ContainerPlanTests
     }
 
     [Test]
+    public async Task The_child_moves_itself_into_its_cgroup_once_released_before_any_namespace_is_joined_or_unshared()
+    {
+        var spec = Spec() with { Namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWCGROUP), new(Namespace.CLONE_NEWNET, "/proc/7/ns/net")] };
+        var plan = ContainerPlan.Build(spec, Channel, null, signalMask: 0, lastCap: 40, [],
+            cgroupMembershipFiles: ["/sys/fs/cgroup/memory/tiny-c1/tasks", "/sys/fs/cgroup/pids/tiny-c1/tasks"]);
+        var wait = IndexOf<WaitForParent>(plan);
+        await Assert.That(plan.Steps.Skip(wait + 2).Take(2)).IsEquivalentTo(
+            [(ChildStep)new JoinCgroup("/sys/fs/cgroup/memory/tiny-c1/tasks"), new JoinCgroup("/sys/fs/cgroup/pids/tiny-c1/tasks")],
+            CollectionOrdering.Matching);
+        await Assert.That(IndexOf<JoinNamespace>(plan)).IsEqualTo(wait + 4);
+        await Assert.That(IndexOf<Unshare>(plan)).IsGreaterThan(wait + 4);
+        await Assert.That(Build(Spec()).Steps.OfType<JoinCgroup>()).IsEmpty();
+    }
+
+    [Test]
     public async Task The_rootfs_is_bound_then_proc_sys_dev_mounted_inside_it_before_pivot_root()
     {
         var plan = Build(Spec());

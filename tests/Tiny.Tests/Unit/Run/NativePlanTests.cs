@@ -86,6 +86,19 @@ public class NativePlanTests
     }
 
     [Test]
+    public async Task A_cgroup_join_writes_zero_to_the_membership_file()
+    {
+        await Assert.That(DecodeJoinCgroup()).IsEqualTo("WriteFile /sys/fs/cgroup/pids/tiny-c1/tasks 0 1");
+    }
+
+    static unsafe string DecodeJoinCgroup()
+    {
+        using var native = new NativePlan([new JoinCgroup("/sys/fs/cgroup/pids/tiny-c1/tasks")], errorFd: 4);
+        var s = native.Plan->Steps;
+        return $"{s[0].Op} {Utf8(s[0].A)} {Utf8(s[0].B)} {s[0].C}";
+    }
+
+    [Test]
     public async Task Device_numbers_use_the_kernels_encoding()
     {
         await Assert.That(NativePlan.MakeDev(1, 3)).IsEqualTo(0x103UL);
