@@ -153,21 +153,26 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
         var container = Load(id, bundle, preserveFds);
         _store.CreateDirectory(id);
-        var started = false;
+        ContainerRecord? record = null;
         try
         {
             var exitCode = new ContainerLauncher(log).Run(container.Spec, container.Seccomp?.Program, started: child =>
             {
-                _store.SaveLocked(Record(id, bundle, container, child));
+                var saved = Record(id, bundle, container, child);
+                _store.SaveLocked(saved);
                 if (pidFile is not null) WritePidFile(pidFile, child.Pid);
-                started = true;
+                record = saved;
             });
-            if (!keep) Delete(id, force: true);
+            // The launcher has waited for the init and removed its cgroup: unless a process outlived the init in it
+            // (no PID namespace), only the state is left.
+            if (keep) return exitCode;
+            if (record!.CgroupDirectories.Any(Directory.Exists)) Delete(id, force: true);
+            else _store.Remove(id);
             return exitCode;
         }
         finally
         {
-            if (!started) RemoveAfterFailure(id);
+            if (record is null) RemoveAfterFailure(id);
         }
     }
 
