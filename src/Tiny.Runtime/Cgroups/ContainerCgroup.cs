@@ -75,8 +75,7 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     {
         try
         {
-            MakeParents(dir);
-            if (!Fs.MakeDirectory(dir)) throw new ContainerError($"cgroup {dir} already exists: is a container with this name running?");
+            if (!MakeDirectoryAndParents(dir)) throw new ContainerError($"cgroup {dir} already exists: is a container with this name running?");
         }
         catch (SyscallException e)
         {
@@ -84,12 +83,17 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
         }
     }
 
-    void MakeParents(string dir)
+    bool MakeDirectoryAndParents(string dir)
     {
-        var parent = Path.GetDirectoryName(dir);
-        if (parent is null || Directory.Exists(parent)) return;
-        MakeParents(parent);
-        Fs.MakeDirectory(parent);
+        try
+        {
+            return Fs.MakeDirectory(dir);
+        }
+        catch (SyscallException e) when (e.Errno == Errno.ENOENT && Path.GetDirectoryName(dir) is { Length: > 1 } parent)
+        {
+            MakeDirectoryAndParents(parent);
+            return Fs.MakeDirectory(dir);
+        }
     }
 
     protected void Write(string dir, string file, string value)

@@ -134,8 +134,9 @@ public static class OciConversion
             MaskedPaths = AbsolutePaths(linux.MaskedPaths, "linux.maskedPaths"),
             ReadonlyPaths = AbsolutePaths(linux.ReadonlyPaths, "linux.readonlyPaths"),
             RootPropagation = RootPropagation(linux.RootfsPropagation),
-            // A namespace joined by path is the container's own too (podman's network namespace under /run/netns).
-            Sysctl = Sysctl(linux.Sysctl, Has),
+            // A namespace joined by path is the container's own too (podman's network namespace under /run/netns),
+            // unless it is tiny's own, the host's.
+            Sysctl = Sysctl(linux.Sysctl, flag => IsNew(flag) || namespaces.Any(n => n.Type == flag && n.Path is { } path && !IsCallers(path, flag))),
             CgroupsPath = CgroupsPath(linux.CgroupsPath),
             Limits = Limits(linux.Resources),
             SeccompFlags = seccomp is null ? 0 : (uint)seccomp.Flags,
@@ -182,6 +183,33 @@ public static class OciConversion
             throw Error("linux.namespaces", "must include a mount namespace (tiny does not set up a rootfs in the host's)");
         return result;
     }
+
+    /// <summary>Whether the nsfs file at <paramref name="path"/> is the namespace tiny itself is in: an open nsfs file's
+    /// /proc/self/fd link reads "net:[INODE]" as /proc/self/ns/net does (namespaces(7)).</summary>
+    static bool IsCallers(string path, ulong type)
+    {
+        static string? Identity(string file)
+        {
+            try
+            {
+                using var handle = File.OpenHandle(file);
+                return new FileInfo($"/proc/self/fd/{handle.DangerousGetHandle()}").LinkTarget;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+        var own = Identity($"/proc/self/ns/{ProcNamespaceFiles[type]}");
+        return own is null || own == Identity(path);
+    }
+
+    /// <summary>The files under /proc/PID/ns/ of each namespace type (namespaces(7)).</summary>
+    public static readonly Dictionary<ulong, string> ProcNamespaceFiles = new()
+    {
+        [Namespace.CLONE_NEWNS] = "mnt", [Namespace.CLONE_NEWUTS] = "uts", [Namespace.CLONE_NEWIPC] = "ipc",
+        [Namespace.CLONE_NEWPID] = "pid", [Namespace.CLONE_NEWNET] = "net", [Namespace.CLONE_NEWCGROUP] = "cgroup",
+    };
 
     static string Rootfs(OciRoot? root, string bundle)
     {

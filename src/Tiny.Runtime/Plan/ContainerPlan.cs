@@ -78,19 +78,12 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         List<ChildStep> steps = [new SetDumpable(false), new CloseFd(channel.SyncWrite), new CloseFd(channel.ErrorRead),
             new WaitForParent(channel.SyncRead), new CloseFd(channel.SyncRead)];
         foreach (var ns in (spec.Namespaces ?? []).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
-            steps.Add(new JoinNamespace($"/proc/{initPid}/ns/{NamespaceFiles[ns.Type]}", ns.Type));
+            steps.Add(new JoinNamespace($"/proc/{initPid}/ns/{Oci.OciConversion.ProcNamespaceFiles[ns.Type]}", ns.Type));
         steps.Add(new ForkIntoPidNamespace(pidPipe));
         steps.Add(new SetUmask(0));
         ProcessSteps(steps, spec with { Init = false }, channel, seccomp, signalMask, lastCap, execFifo: null);
         return new ContainerPlan(0, steps);
     }
-
-    /// <summary>The files under /proc/PID/ns/ of each namespace type (namespaces(7)).</summary>
-    static readonly Dictionary<ulong, string> NamespaceFiles = new()
-    {
-        [Namespace.CLONE_NEWNS] = "mnt", [Namespace.CLONE_NEWUTS] = "uts", [Namespace.CLONE_NEWIPC] = "ipc",
-        [Namespace.CLONE_NEWPID] = "pid", [Namespace.CLONE_NEWNET] = "net", [Namespace.CLONE_NEWCGROUP] = "cgroup",
-    };
 
     /// <summary>From the process's limits to its exec: rlimits, seccomp, capabilities, user, terminal, fds.</summary>
     static void ProcessSteps(List<ChildStep> steps, RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
