@@ -25,13 +25,17 @@ public class RealClientTests
         return tar;
     }
 
-    /// <summary>rmdir of a cgroup parent in every hierarchy, where the client's run made it and left it empty.</summary>
+    /// <summary>rmdir of a cgroup parent in every hierarchy where the client's run made it, and of the cgroups below it
+    /// (podman puts conmon in libpod_parent/conmon); they are empty once the client's processes are gone.</summary>
     static void RemoveCgroupParent(string name, IReadOnlyCollection<string> existedBefore)
     {
         foreach (var hierarchy in Directory.GetDirectories("/sys/fs/cgroup"))
         {
             var dir = Path.Combine(hierarchy, name);
-            if (Directory.Exists(dir) && !existedBefore.Contains(dir)) Directory.Delete(dir);
+            if (!Directory.Exists(dir) || existedBefore.Contains(dir)) continue;
+            foreach (var child in Directory.GetDirectories(dir, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length))
+                Directory.Delete(child);
+            Directory.Delete(dir);
         }
     }
 
@@ -95,6 +99,8 @@ public class RealClientTests
         // The shim keeps runc's state under /run/containerd/runc/NAMESPACE and the cgroups under /NAMESPACE: both are this test's own.
         var ns = Tiny.UniqueName("tinytest");
         var shimRoot = $"/run/containerd/runc/{ns}";
+        // The shim also makes /run/containerd (fifo/, s/, runc/); removed when this test made it.
+        var runDirExisted = Directory.Exists("/run/containerd");
         File.WriteAllText(Path.Combine(dir, "config.toml"), $"""
             version = 2
             root = "{dir}/root"
@@ -146,6 +152,7 @@ public class RealClientTests
             await daemon.WaitForExitAsync();
             await Sh($"for m in $(grep -o '{dir}[^ ]*' /proc/self/mountinfo | sort -r); do umount -l $m; done; rm -rf {dir} {shimRoot}");
             RemoveCgroupParent(ns, []);
+            if (!runDirExisted) Directory.Delete("/run/containerd", recursive: true);
         }
     }
 }
