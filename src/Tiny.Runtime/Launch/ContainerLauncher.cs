@@ -114,7 +114,7 @@ public sealed class ContainerLauncher(ILogger log)
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
                 terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default);
             var signalMask = Process.BlockAllSignals();
-            var plan = ContainerPlan.BuildExec(spec, channel, seccomp, signalMask, ReadLastCapability(), initPid, pidWrite);
+            var plan = ContainerPlan.BuildExec(spec, channel, seccomp, signalMask, ReadLastCapability(), initPid, pidWrite, detach);
             using var native = new NativePlan(plan.Steps, errorWrite);
             first = Clone(plan.CloneFlags, native);
             Process.SetSignalMask(signalMask);

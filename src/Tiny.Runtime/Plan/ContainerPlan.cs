@@ -62,7 +62,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None && (flags & Namespace.CLONE_NEWNET) != 0) steps.Add(new BringLoopbackUp());
-        ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo);
+        ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null);
         return new ContainerPlan(flags, steps);
     }
 
@@ -70,10 +70,11 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// The plan of a process started in a running container (`tiny exec`): not dumpable until it execs, so the
     /// container cannot open its /proc/PID/exe (CVE-2019-5736); it joins each of the init's namespaces, the mount
     /// namespace last, then forks so that the command is inside the pid namespace, a child of tiny's
-    /// (CLONE_PARENT); the forked pid goes to the parent over <paramref name="pidPipe"/>.
+    /// (CLONE_PARENT); the forked pid goes to the parent over <paramref name="pidPipe"/>. A <paramref name="detached"/>
+    /// process outlives tiny (conmon or containerd's shim reaps it), so it gets no parent-death signal.
     /// </summary>
     public static ContainerPlan BuildExec(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        int initPid, int pidPipe)
+        int initPid, int pidPipe, bool detached)
     {
         List<ChildStep> steps = [new SetDumpable(false), new CloseFd(channel.SyncWrite), new CloseFd(channel.ErrorRead),
             new WaitForParent(channel.SyncRead), new CloseFd(channel.SyncRead)];
@@ -81,13 +82,13 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             steps.Add(new JoinNamespace($"/proc/{initPid}/ns/{Oci.OciConversion.ProcNamespaceFiles[ns.Type]}", ns.Type));
         steps.Add(new ForkIntoPidNamespace(pidPipe));
         steps.Add(new SetUmask(0));
-        ProcessSteps(steps, spec with { Init = false }, channel, seccomp, signalMask, lastCap, execFifo: null);
+        ProcessSteps(steps, spec with { Init = false }, channel, seccomp, signalMask, lastCap, execFifo: null, parentDeathSignal: !detached);
         return new ContainerPlan(0, steps);
     }
 
     /// <summary>From the process's limits to its exec: rlimits, seccomp, capabilities, user, terminal, fds.</summary>
     static void ProcessSteps(List<ChildStep> steps, RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        string? execFifo)
+        string? execFifo, bool parentDeathSignal)
     {
         var caps = spec.CapabilitySets ?? new ProcessCapabilities(spec.Capabilities, spec.Capabilities, spec.Capabilities,
             spec.Capabilities, new CapabilitySet(0));
@@ -102,7 +103,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetGroups(spec.AdditionalGids));
         steps.Add(new SetGid(spec.Gid));
         steps.Add(new SetUid(spec.Uid));
-        if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
+        if (parentDeathSignal) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         steps.Add(new SetKeepCapabilities(false));
         steps.Add(new SetCapabilities(caps.Effective.Mask, caps.Permitted.Mask, caps.Inheritable.Mask));
         steps.Add(new ClearAmbientCapabilities());

@@ -61,7 +61,7 @@ public class OciClientConfigTests
     {
         var spec = Convert(c => c["process"]!["terminal"] = true);
         var channel = new ContainerPlan.Channel(5, 6, 7, 8, TerminalSocket: 9);
-        var plan = ContainerPlan.BuildExec(spec, channel, seccomp: null, signalMask: 0, lastCap: 40, initPid: 1234, pidPipe: 10);
+        var plan = ContainerPlan.BuildExec(spec, channel, seccomp: null, signalMask: 0, lastCap: 40, initPid: 1234, pidPipe: 10, detached: true);
         var steps = plan.Steps.ToList();
         await Assert.That(plan.CloneFlags).IsEqualTo(0UL);
         await Assert.That(plan.Steps[0]).IsEqualTo(new SetDumpable(false));
@@ -72,6 +72,8 @@ public class OciClientConfigTests
         await Assert.That(fork).IsGreaterThan(steps.IndexOf(new JoinNamespace("/proc/1234/ns/mnt", Namespace.CLONE_NEWNS)));
         await Assert.That(steps.IndexOf(new OpenTerminal(9, 0, 0))).IsGreaterThan(fork);
         await Assert.That(plan.Steps.OfType<MountStep>()).IsEmpty();
+        // conmon and containerd's shim reap a detached process after tiny has gone.
+        await Assert.That(plan.Steps.OfType<SetParentDeathSignal>()).IsEmpty();
         await Assert.That(plan.Steps[^1]).IsTypeOf<Exec>();
     }
 }
