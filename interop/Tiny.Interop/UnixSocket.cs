@@ -39,6 +39,9 @@ public static unsafe partial class UnixSocket
     [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
     private static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
+    [LibraryImport("libc", EntryPoint = "connect", SetLastError = true)]
+    private static partial int ConnectTo(int socket, byte* address, int length);
+
     /// <summary>A close-on-exec pair of connected stream sockets.</summary>
     public static (int First, int Second) CreatePair()
     {
@@ -46,6 +49,22 @@ public static unsafe partial class UnixSocket
         if (SocketPair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
             throw new SyscallException("socketpair", Marshal.GetLastPInvokeError());
         return (fds[0], fds[1]);
+    }
+
+    /// <summary>A close-on-exec stream socket connected to the unix socket at <paramref name="path"/>.</summary>
+    public static int Connect(string path)
+    {
+        byte* address = stackalloc byte[AddressSize];
+        var length = Address(path, address);
+        var fd = SocketRaw(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) throw new SyscallException("socket", Marshal.GetLastPInvokeError());
+        if (ConnectTo(fd, address, length) < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            FileDescriptor.Close(fd);
+            throw new SyscallException("connect", errno);
+        }
+        return fd;
     }
 
     /// <summary>Receives one file descriptor (close-on-exec) that was sent with SCM_RIGHTS, or -1 when

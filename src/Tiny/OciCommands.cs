@@ -22,6 +22,7 @@ internal sealed class OciCommands
         new("create", ["--no-pivot", "--no-new-keyring", "-h", "--help"], [], HasCommandOperand: false),
         new("run-bundle", ["--detach", "-d", "--keep", "--no-pivot", "--no-new-keyring", "-h", "--help"], [], HasCommandOperand: false),
         new("delete", ["--force", "-f", "-h", "--help"], [], HasCommandOperand: false),
+        new("exec", ["--detach", "-d", "--tty", "-t", "-h", "--help"], [["-e", "--env"], ["-c", "--cap"]], HasCommandOperand: true),
         new("kill", ["--all", "-a", "-h", "--help"], [], HasCommandOperand: false),
         new("list", ["--quiet", "-q", "-h", "--help"], [], HasCommandOperand: false),
         new("spec", ["--rootless", "-h", "--help"], [], HasCommandOperand: false),
@@ -65,16 +66,37 @@ internal sealed class OciCommands
     /// <param name="id">The container id.</param>
     /// <param name="bundle">-b, The bundle directory [default: the current directory].</param>
     /// <param name="pidFile">File to write the container's init pid to.</param>
-    /// <param name="consoleSocket">Unix socket to send a pty master to (not supported yet).</param>
+    /// <param name="consoleSocket">Unix socket to send the pty master to (SCM_RIGHTS) when process.terminal is true.</param>
     /// <param name="noPivot">Do not use pivot_root (tiny always does).</param>
     /// <param name="noNewKeyring">Do not create a new session keyring (tiny never does).</param>
     /// <param name="preserveFds">Pass this many fds after stdio (3 onwards) to the container.</param>
     public int Create([Argument] string id, string bundle = ".", string? pidFile = null, string? consoleSocket = null,
         bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
     {
-        RefuseConsoleSocket(consoleSocket);
-        Runtime.Create(id, bundle, pidFile, preserveFds);
+        Runtime.Create(id, bundle, pidFile, preserveFds, consoleSocket);
         return 0;
+    }
+
+    /// <summary>Run a process in a running container: its namespaces, cgroup and seccomp filter.</summary>
+    /// <param name="context">The container id, then the command and its arguments (unless --process).</param>
+    /// <param name="process">-p, A process.json (the config's process object) to run instead.</param>
+    /// <param name="detach">-d, Return once the process runs.</param>
+    /// <param name="pidFile">File to write the process's pid to.</param>
+    /// <param name="tty">-t, Give the process a terminal.</param>
+    /// <param name="consoleSocket">Unix socket to send the pty master to (SCM_RIGHTS).</param>
+    /// <param name="cwd">Working directory in the container.</param>
+    /// <param name="env">-e, KEY=VALUE to add to the environment (repeatable).</param>
+    /// <param name="user">-u, UID[:GID].</param>
+    /// <param name="cap">-c, A capability to add (repeatable).</param>
+    /// <param name="preserveFds">Pass this many fds after stdio (3 onwards) to the process.</param>
+    public int Exec(ConsoleAppContext context, string? process = null, bool detach = false, string? pidFile = null,
+        bool tty = false, string? consoleSocket = null, string? cwd = null, string? env = null, string? user = null, string? cap = null,
+        int preserveFds = 0)
+    {
+        var operands = context.EscapedArguments;
+        if (operands.Length == 0) throw new ContainerError("exec: a container id is required");
+        var request = new OciRuntime.ExecRequest(process, operands[1..].ToArray(), tty, cwd, CommandSyntax.Split(env), user, CommandSyntax.Split(cap));
+        return Runtime.Exec(operands[0], request, detach, pidFile, consoleSocket, preserveFds);
     }
 
     /// <summary>Start a created container's process.</summary>
@@ -143,7 +165,7 @@ internal sealed class OciCommands
     /// <param name="bundle">-b, The bundle directory [default: the current directory].</param>
     /// <param name="detach">-d, Return once the container runs.</param>
     /// <param name="pidFile">File to write the container's init pid to.</param>
-    /// <param name="consoleSocket">Unix socket to send a pty master to (not supported yet).</param>
+    /// <param name="consoleSocket">Unix socket to send the pty master to (SCM_RIGHTS) when process.terminal is true.</param>
     /// <param name="keep">Keep the container's state after it exits.</param>
     /// <param name="noPivot">Do not use pivot_root (tiny always does).</param>
     /// <param name="noNewKeyring">Do not create a new session keyring (tiny never does).</param>
@@ -153,12 +175,6 @@ internal sealed class OciCommands
     public int RunBundle([Argument] string id, string bundle = ".", bool detach = false, string? pidFile = null,
         string? consoleSocket = null, bool keep = false, bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
     {
-        RefuseConsoleSocket(consoleSocket);
-        return Runtime.Run(id, bundle, pidFile, preserveFds, detach, keep);
-    }
-
-    static void RefuseConsoleSocket(string? consoleSocket)
-    {
-        if (consoleSocket is not null) throw new ContainerError("--console-socket: terminal containers are not supported yet");
+        return Runtime.Run(id, bundle, pidFile, preserveFds, detach, keep, consoleSocket);
     }
 }

@@ -9,15 +9,18 @@ public sealed class CgroupV1 : ContainerCgroup
     readonly Dictionary<string, string> _dirs = [];
 
     /// <param name="name">The directory below the caller's cgroup, or an absolute path from each hierarchy's root.</param>
-    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name) : base(fs, log)
+    /// <param name="devices">Also a directory in the devices hierarchy (for device rules).</param>
+    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name, bool devices = false) : base(fs, log)
     {
-        foreach (var controller in Controllers)
+        foreach (var controller in devices ? [.. Controllers, "devices"] : Controllers)
             _dirs[controller] = name.StartsWith('/')
                 ? $"{mountRoot}/{controller}{name}"
                 : $"{mountRoot}/{controller}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
     }
 
     public override IReadOnlyList<string> Directories => [.. _dirs.Values];
+
+    public override IReadOnlyList<(string Name, string Directory)> Hierarchies => [.. _dirs.Select(d => (d.Key, d.Value))];
 
     // Writing a pid to "cgroup.procs" or "tasks" takes cgroup_threadgroup_rwsem for writing, and the
     // rcu_sync of that percpu rwsem waits for an RCU grace period (5-20 ms here) unless a writer passed
@@ -29,7 +32,12 @@ public sealed class CgroupV1 : ContainerCgroup
     public override void Create(ResourceLimits limits)
     {
         foreach (var dir in _dirs.Values) MakeDirectory(dir);
+        // Rules in order: "a" on devices.deny denies all and empties the list, a later allow adds an exception.
+        foreach (var rule in limits.DeviceRules ?? [])
+            Write(_dirs["devices"], rule.Allow ? "devices.allow" : "devices.deny", rule.V1Line);
         if (limits.MemoryBytes is { } memory) Write(_dirs["memory"], "memory.limit_in_bytes", memory.ToString());
+        // Written after the memory limit: the kernel refuses a memsw limit below it.
+        if (limits.MemorySwapBytes is { } swap) Write(_dirs["memory"], "memory.memsw.limit_in_bytes", swap.ToString());
         if (limits.CpuQuotaMicros is not null || limits.CpuPeriod is not null)
             Write(_dirs["cpu"], "cpu.cfs_period_us", limits.Period.ToString());
         if (limits.CpuQuotaMicros is { } quota) Write(_dirs["cpu"], "cpu.cfs_quota_us", quota.ToString());

@@ -9,11 +9,18 @@ public sealed class CgroupV2(ICgroupFileSystem fs, ILogger log, string parentDir
 
     public override IReadOnlyList<string> Directories => [_dir];
 
+    public override IReadOnlyList<(string Name, string Directory)> Hierarchies => [("", _dir)];
+
     public override void Create(ResourceLimits limits)
     {
+        if (limits.DeviceRules is not null)
+            throw new ContainerError("linux.resources.devices: on cgroup v2 device rules need a BPF device program, which tiny does not load");
         EnableControllers(limits);
         MakeDirectory(_dir);
         if (limits.MemoryBytes is { } memory) Write(_dir, "memory.max", memory.ToString());
+        // v2 counts swap alone (runc's ConvertMemorySwapToCgroupV2Value).
+        if (limits.MemorySwapBytes is { } swap)
+            Write(_dir, "memory.swap.max", swap < 0 ? "max" : (swap - (limits.MemoryBytes ?? 0)).ToString());
         if (limits.CpuQuotaMicros is not null || limits.CpuPeriod is not null)
             Write(_dir, "cpu.max", $"{limits.CpuQuotaMicros?.ToString() ?? "max"} {limits.Period}");
         if (limits.CpuWeight is { } weight) Write(_dir, "cpu.weight", weight.ToString());

@@ -1,4 +1,5 @@
 using Tiny.Interop;
+using Tiny.Runtime.Mounts;
 using Microsoft.Extensions.Logging;
 using ZLogger;
 
@@ -20,6 +21,22 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
 
     /// <summary>The directories this cgroup consists of.</summary>
     public abstract IReadOnlyList<string> Directories { get; }
+
+    /// <summary>Each directory with the hierarchy it is in: a v1 controller's name, "" for v2's single tree.</summary>
+    public abstract IReadOnlyList<(string Name, string Directory)> Hierarchies { get; }
+
+    /// <summary>
+    /// The container's view of its cgroups at /sys/fs/cgroup, as runc mounts it: on v2 its directory; on v1 and hybrid
+    /// a tmpfs with each v1 hierarchy's directory bound below it, with <paramref name="flags"/> (read-only in what
+    /// podman sends). Only the hierarchies tiny made a directory in appear; runc mounts no v2 tree on hybrid hosts.
+    /// </summary>
+    public IReadOnlyList<MountRequest> ViewMounts(ulong flags, string mountPoint)
+    {
+        var bind = flags | Mount.MS_BIND;
+        if (Hierarchies is [("", var dir)]) return [new MountRequest(mountPoint, dir, "bind", bind, 0, null)];
+        return [new MountRequest(mountPoint, "tmpfs", "tmpfs", Mount.MS_NOSUID | Mount.MS_NODEV | Mount.MS_NOEXEC | Mount.MS_RELATIME, 0, "mode=755"),
+            .. Hierarchies.Select(h => new MountRequest($"{mountPoint}/{h.Name}", h.Directory, "bind", bind, 0, null))];
+    }
 
     /// <summary>Creates the directories and writes the limits.</summary>
     public abstract void Create(ResourceLimits limits);
@@ -50,15 +67,30 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
         }
     }
 
+    /// <summary>Creates the container's directory, and its missing parents as runc does (an OCI cgroupsPath such as
+    /// /default/ID names a parent that may not exist yet; runc leaves such parents in place, so does tiny).</summary>
     protected void MakeDirectory(string dir)
     {
         try
         {
-            if (!Fs.MakeDirectory(dir)) throw new ContainerError($"cgroup {dir} already exists: is a container with this name running?");
+            if (!MakeDirectoryAndParents(dir)) throw new ContainerError($"cgroup {dir} already exists: is a container with this name running?");
         }
         catch (SyscallException e)
         {
             throw new ContainerError($"cgroup: create {dir}: {Errno.Describe(e.Errno)}");
+        }
+    }
+
+    bool MakeDirectoryAndParents(string dir)
+    {
+        try
+        {
+            return Fs.MakeDirectory(dir);
+        }
+        catch (SyscallException e) when (e.Errno == Errno.ENOENT && Path.GetDirectoryName(dir) is { Length: > 1 } parent)
+        {
+            MakeDirectoryAndParents(parent);
+            return Fs.MakeDirectory(dir);
         }
     }
 
@@ -74,12 +106,12 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// <param name="cgroupsPath">An OCI linux.cgroupsPath instead of tiny-NAME: absolute paths are taken from each
     /// hierarchy's root, relative ones from the caller's cgroup; the parent must exist.</param>
     public static ContainerCgroup ForContainer(string name, ILogger log, ICgroupFileSystem? fs = null,
-        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null)
+        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null, bool devices = false)
     {
         fs ??= KernelCgroupFileSystem.Instance;
         var membership = procSelfCgroup ?? FileDescriptor.ReadAllText("/proc/self/cgroup");
         var dirName = cgroupsPath?.TrimEnd('/') ?? "tiny-" + name;
-        if (DetectLayout(mountRoot) != CgroupLayout.Unified) return new CgroupV1(fs, log, mountRoot, membership, dirName);
+        if (DetectLayout(mountRoot) != CgroupLayout.Unified) return new CgroupV1(fs, log, mountRoot, membership, dirName, devices);
         var full = dirName.StartsWith('/') ? mountRoot + dirName : $"{mountRoot}{CgroupV1.PathOf(membership, "")}/{dirName}";
         var slash = full.LastIndexOf('/');
         return new CgroupV2(fs, log, full[..slash], full[(slash + 1)..]);

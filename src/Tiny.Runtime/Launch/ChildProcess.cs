@@ -67,7 +67,9 @@ internal static unsafe class ChildProcess
             case Op.MakeDirectory:
                 return Invoke(Nr.Mkdir, s.A, s.B) == 0 || LastErrno == Errno.EEXIST ? 0 : LastErrno;
             case Op.OpenTerminal: return OpenTerminal(s.A, s.B);
-            case Op.MakeCharDevice: return Check(Invoke(Nr.Mknod, s.A, s.B, s.C));
+            case Op.MakeDevice:
+                if (Invoke(Nr.Mknod, s.A, s.B, s.C) < 0) return LastErrno;
+                return s.D == 0 && s.E == 0 ? 0 : Check(Invoke(Nr.Fchownat, Nr.AtCurrentDirectory, s.A, s.D, s.E, AtSymlinkNoFollow));
             case Op.Symlink: return Check(Invoke(Nr.Symlink, s.A, s.B));
             case Op.PivotRoot: return PivotRoot((byte*)s.A);
             case Op.SetHostname: return Check(Invoke(Nr.Sethostname, s.A, s.B));
@@ -116,11 +118,13 @@ internal static unsafe class ChildProcess
             case Op.WriteFile: return WriteFile(s.A, s.B, s.C);
             case Op.WaitForStart: return WaitForStart(s.A);
             case Op.ReportReady: return Report(s.A, 0, 0);
+            case Op.SetDumpable: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_DUMPABLE, s.A, 0, 0, 0));
+            case Op.ForkIntoPidNamespace: return ForkIntoPidNamespace(s.A);
             default: return Errno.EINVAL;
         }
     }
 
-    const long CloseRangeCloexec = 1 << 2;
+    const long CloseRangeCloexec = 1 << 2, AtSymlinkNoFollow = 0x100;
 
     [SkipLocalsInit]
     static long MonotonicNanoseconds()
@@ -413,6 +417,20 @@ internal static unsafe class ChildProcess
         Invoke(Nr.Close, fd);
         return errno;
     }
+
+    static int ForkIntoPidNamespace(long pidFd)
+    {
+        var pid = Invoke(Nr.Clone, CloneParent, 0, 0, 0, 0);
+        if (pid < 0) return LastErrno;
+        if (pid == 0) return Check(Invoke(Nr.Close, pidFd));
+        var reported = (int)pid;
+        Invoke(Nr.Write, pidFd, (long)&reported, 4);
+        Invoke(Nr.ExitGroup, 0);
+        return 0;
+    }
+
+    /// <summary>CLONE_PARENT; the exit signal is then the caller's own (clone(2)), SIGCHLD to tiny.</summary>
+    const long CloneParent = 0x8000;
 
     static int WriteFile(long path, long value, long length)
     {

@@ -30,21 +30,23 @@ public sealed class ContainerLauncher(ILogger log)
     /// <param name="started">Called once the command has been exec'd (the OCI state is written then).</param>
     /// <param name="notify">Relays the container's sd_notify messages while it runs.</param>
     /// <param name="cloned">Called right after clone, before the child does anything (to record its pid and cgroup).</param>
+    /// <param name="consoleSocket">With a terminal: a connected socket the child sends its master to (--console-socket);
+    /// -1 to keep the master here and copy it to tiny's stdio.</param>
     public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
-        Action<LaunchedContainer>? cloned = null)
+        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1)
     {
         RequireRoot();
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
         if (network is not null) Timing?.Mark("network prepare");
-        using var terminal = _terminal = spec.Tty ? new TerminalSession(spec.Interactive) : null;
+        using var terminal = _terminal = spec.Tty && consoleSocket < 0 ? new TerminalSession(spec.Interactive) : null;
         using var userNamespace = spec.UserNamespace is { } requested ? new UserNamespaceSession(requested, spec.Id, spec.Rootfs!) : null;
         if (userNamespace is not null) spec = spec with { UserNamespace = userNamespace.Maps };
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         try
         {
-            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, cloned: child =>
+            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, consoleSocket, cloned: child =>
             {
                 Volatile.Write(ref _childPid, child.Pid);
                 cloned?.Invoke(child);
@@ -85,10 +87,92 @@ public sealed class ContainerLauncher(ILogger log)
     /// execFifo) and returns it; the init then outlives tiny. <paramref name="cloned"/> gets the init and its cgroup
     /// right after clone, before the child does anything, so that a caller can record them first.
     /// </summary>
-    public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned)
+    public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1)
     {
         RequireRoot();
-        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace: null, cloned);
+        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace: null, consoleSocket, cloned);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="spec"/>'s process inside the running container whose init is <paramref name="initPid"/>
+    /// (`tiny exec`): in its cgroup <paramref name="cgroupDirectories"/> and namespaces. <paramref name="started"/> gets
+    /// its pid once it has exec'd; with <paramref name="detach"/> that pid is returned, otherwise tiny waits, forwards
+    /// signals and returns its exit code.
+    /// </summary>
+    public int Exec(RunSpec spec, byte[]? seccomp, int initPid, IReadOnlyList<string> cgroupDirectories, bool detach,
+        int consoleSocket, Action<int> started)
+    {
+        RequireRoot();
+        using var terminal = _terminal = spec.Tty && consoleSocket < 0 ? new TerminalSession(spec.Interactive) : null;
+        var registrations = detach ? [] : ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
+        var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
+        var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
+        var (pidRead, pidWrite) = FileDescriptor.CreatePipe();
+        int first = -1, pid = -1;
+        try
+        {
+            var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
+                terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default);
+            var signalMask = Process.BlockAllSignals();
+            var plan = ContainerPlan.BuildExec(spec, channel, seccomp, signalMask, ReadLastCapability(), initPid, pidWrite, detach);
+            using var native = new NativePlan(plan.Steps, errorWrite);
+            first = Clone(plan.CloneFlags, native);
+            Process.SetSignalMask(signalMask);
+            foreach (var fd in new[] { syncRead, errorWrite, pidWrite }) FileDescriptor.Close(fd);
+            syncRead = errorWrite = pidWrite = -1;
+            terminal?.CloseChildSocket();
+            if (first < 0) throw new SyscallException("clone", -first);
+            try
+            {
+                foreach (var dir in cgroupDirectories)
+                {
+                    var errno = KernelCgroupFileSystem.Instance.TryWrite($"{dir}/cgroup.procs", first.ToString());
+                    if (errno != 0) throw new ContainerError($"cgroup: join {dir}: {Errno.Describe(errno)}");
+                }
+            }
+            catch
+            {
+                Process.Kill(first, Process.SIGKILL);
+                throw;
+            }
+            FileDescriptor.WriteAll(syncWrite, [1]);
+
+            Span<int> report = stackalloc int[2];
+            pid = FileDescriptor.ReadFully(pidRead, MemoryMarshal.AsBytes(report[..1])) == 4 ? report[0] : -1;
+            var reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
+            Process.WaitForExit(first);
+            first = -1;
+            if (reported == 8)
+            {
+                if (pid > 0) Process.WaitForExit(pid);
+                pid = -1;
+                throw SetupFailure(spec, plan.Steps[report[0]], report[1]);
+            }
+            if (pid < 0) throw new ContainerError("exec: the process did not start in the container");
+            Volatile.Write(ref _childPid, pid);
+            started(pid);
+            if (detach) return pid;
+            if (terminal is not null)
+            {
+                terminal.Attach();
+                terminal.CopyUntilExit(pid);
+            }
+            var exitCode = Process.ExitCodeOf(Process.WaitForExit(pid));
+            pid = -1;
+            return exitCode;
+        }
+        finally
+        {
+            if (first > 0) Process.WaitForExit(first);
+            if (pid > 0 && !detach)
+            {
+                Process.Kill(pid, Process.SIGKILL);
+                Process.WaitForExit(pid);
+            }
+            Volatile.Write(ref _childPid, 0);
+            foreach (var registration in registrations) registration.Dispose();
+            foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite, pidRead, pidWrite }) FileDescriptor.Close(fd);
+        }
     }
 
     internal static void RequireRoot()
@@ -103,9 +187,10 @@ public sealed class ContainerLauncher(ILogger log)
     /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind.
     /// </summary>
     LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
-        TerminalSession? terminal, UserNamespaceSession? userNamespace, Action<LaunchedContainer> cloned)
+        TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, Action<LaunchedContainer> cloned)
     {
-        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath);
+        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, devices: spec.Limits.DeviceRules is not null);
+        var cgroupView = spec.CgroupMountFlags is { } viewFlags ? cgroup.ViewMounts(viewFlags, Oci.OciMounts.CgroupMountPoint) : [];
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
         var cgroupCreated = false;
@@ -113,10 +198,10 @@ public sealed class ContainerLauncher(ILogger log)
         try
         {
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
-                terminal?.ChildSocket ?? -1, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1);
+                terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
-            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), network?.FileMounts ?? [], execFifo,
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
                 cgroup.MembershipFiles);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");

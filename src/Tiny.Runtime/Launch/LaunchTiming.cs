@@ -45,7 +45,7 @@ public sealed class LaunchTiming(long start)
 
     public static string PhaseOf(ChildStep step) => step switch
     {
-        MountStep or MaskPath or ReadonlyPath or RemountReadonly or MakeDirectory or MakeCharDevice or Symlink => "child mounts",
+        MountStep or MaskPath or ReadonlyPath or RemountReadonly or MakeDirectory or MakeDevice or Symlink => "child mounts",
         PivotRoot => "child pivot_root",
         DropBoundingSet or SetKeepCapabilities or SetGroups or SetGid or SetUid or SetCapabilities
             or ClearAmbientCapabilities or SetNoNewPrivileges => "child caps + ids",

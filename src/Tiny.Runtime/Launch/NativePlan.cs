@@ -15,11 +15,12 @@ internal sealed unsafe class NativePlan : IDisposable
     internal enum Op
     {
         WaitForParent = 1, CloseFd, SetParentDeathSignal, Unshare, Mount, MaskPath, ReadonlyPath, RemountReadonly,
-        MakeDirectory, MakeCharDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
+        MakeDirectory, MakeDevice, Symlink, PivotRoot, SetHostname, BringLoopbackUp, DropBoundingSet,
         SetKeepCapabilities, SetGroups, SetGid, SetUid, SetCapabilities, ClearAmbientCapabilities,
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
         JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
+        SetDumpable, ForkIntoPidNamespace,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -111,7 +112,7 @@ internal sealed unsafe class NativePlan : IDisposable
         RemountReadonly s => (new() { Op = Op.RemountReadonly, A = a.String(s.Path) }, A),
         MakeDirectory s => (new() { Op = Op.MakeDirectory, A = a.String(s.Path), B = s.Mode }, A),
         OpenTerminal s => (new() { Op = Op.OpenTerminal, A = s.SocketFd, B = s.Rows | (long)s.Columns << 16 }, 0),
-        MakeCharDevice s => (new() { Op = Op.MakeCharDevice, A = a.String(s.Path), B = s.Mode, C = (long)MakeDev(s.Major, s.Minor) }, A),
+        MakeDevice s => (new() { Op = Op.MakeDevice, A = a.String(s.Path), B = s.Mode, C = (long)MakeDev(s.Major, s.Minor), D = s.Uid, E = s.Gid }, A),
         Symlink s => (new() { Op = Op.Symlink, A = a.String(s.Target), B = a.String(s.LinkPath) }, A | B),
         PivotRoot s => (new() { Op = Op.PivotRoot, A = a.String(s.NewRoot) }, A),
         SetHostname s => (new() { Op = Op.SetHostname, A = a.String(s.Hostname), B = Encoding.UTF8.GetByteCount(s.Hostname) }, A),
@@ -139,6 +140,8 @@ internal sealed unsafe class NativePlan : IDisposable
         JoinCgroup s => (new() { Op = Op.WriteFile, A = a.String(s.MembershipFile), B = a.String("0"), C = 1 }, A | B),
         ReportReady s => (new() { Op = Op.ReportReady, A = s.Fd }, 0),
         WaitForStart s => (new() { Op = Op.WaitForStart, A = a.String(s.FifoPath) }, A),
+        SetDumpable s => (new() { Op = Op.SetDumpable, A = s.Dumpable ? 1 : 0 }, 0),
+        ForkIntoPidNamespace s => (new() { Op = Op.ForkIntoPidNamespace, A = s.PidFd }, 0),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),
     };
 

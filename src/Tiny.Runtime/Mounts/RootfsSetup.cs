@@ -38,38 +38,44 @@ public static class RootfsSetup
     /// <param name="maskedPaths">Paths to hide [default: Docker's <see cref="MaskedPaths"/>].</param>
     /// <param name="readonlyPaths">Paths to make read-only [default: Docker's <see cref="ReadonlyPaths"/>].</param>
     /// <param name="beforeReadonlyPaths">Steps to run after pivot_root while /proc/sys is still writable (sysctls).</param>
+    /// <param name="devices">Device nodes to create in /dev; one at the path of a standard node replaces it.</param>
+    /// <param name="standardMounts">Flags and data for /proc, /sys and /dev's mounts instead of tiny's own.</param>
     /// <param name="userNamespace">The container's user namespace (its maps written), or null.</param>
     /// <param name="rootfsSocket">With a user namespace: where the parent sends the id-mapped rootfs.</param>
     public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts,
         ulong rootPropagation = MS_REC | MS_PRIVATE, IReadOnlyList<string>? maskedPaths = null,
         IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null,
-        Spec.UserNamespace? userNamespace = null, int rootfsSocket = -1)
+        Spec.UserNamespace? userNamespace = null, int rootfsSocket = -1, IReadOnlyList<DeviceNode>? devices = null,
+        IReadOnlyList<StandardMount>? standardMounts = null)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
+        var root = rootfs ?? HostRootMountPoint;
+        MountStep Standard(string? source, string target, string type, ulong flags, string? data = null)
+        {
+            var given = standardMounts?.FirstOrDefault(m => target == root + m.Destination);
+            return new MountStep(source, target, type, given?.Flags ?? flags, given is null ? data : given.Data);
+        }
 
         yield return new MountStep(null, "/", null, rootPropagation);
 
-        string root;
         if (rootfs is null)
         {
             yield return new MountStep("tmpfs", HostRootStaging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=64k");
             yield return new MakeDirectory(HostRootMountPoint, 0x1c0);
             yield return new MountStep("/", HostRootMountPoint, null, MS_BIND);
-            root = HostRootMountPoint;
         }
         else
         {
             yield return userNamespace is null
                 ? new MountStep(rootfs, rootfs, null, MS_BIND | MS_REC)
                 : new MountReceivedTree(rootfsSocket, rootfs);
-            root = rootfs;
         }
 
         foreach (var dir in new[] { "/proc", "/sys", "/dev" })
             yield return new MakeDirectory(root + dir, 0x1ed);
-        yield return new MountStep("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
-        yield return new MountStep("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-        foreach (var step in DevSteps(root, userNamespace)) yield return step;
+        yield return Standard("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        yield return Standard("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        foreach (var step in DevSteps(root, userNamespace, Standard, devices ?? [])) yield return step;
         foreach (var request in requests)
             yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
 
@@ -81,29 +87,36 @@ public static class RootfsSetup
         if (rootfs is null || readonlyRootfs) yield return new RemountReadonly("/");
     }
 
-    static IEnumerable<ChildStep> DevSteps(string root, Spec.UserNamespace? userNamespace)
+    static IEnumerable<ChildStep> DevSteps(string root, Spec.UserNamespace? userNamespace,
+        Func<string?, string, string, ulong, string?, MountStep> standard, IReadOnlyList<DeviceNode> devices)
     {
         var dev = root + "/dev";
-        yield return new MountStep("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+        yield return standard("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
         foreach (var (name, major, minor) in Devices)
         {
+            var path = $"/dev/{name}";
+            if (devices.Any(d => d.Path == path)) continue;
             // In a user namespace mknod(2) of a device is EPERM, and a tmpfs mounted there is nodev anyway
             // (user_namespaces(7)): bind the host's device onto an empty file, as runc does rootless.
-            var path = $"/dev/{name}";
             yield return userNamespace is null
-                ? new MakeCharDevice(root + path, CharDevice | 0x1b6, major, minor)
+                ? new MakeDevice(root + path, CharDevice | 0x1b6, major, minor)
                 : new MountInRoot(root, path, new MountRequest(path, path, "bind", MS_BIND, 0, null), CreateMissing: true);
         }
+        // The directories a device's path needs; /dev is a fresh tmpfs, so no symlink of the rootfs's is on the way.
+        foreach (var dir in devices.SelectMany(d => Parents(d.Path)).Distinct())
+            yield return new MakeDirectory(dev + dir["/dev".Length..], 0x1ed);
+        foreach (var device in devices)
+            yield return new MakeDevice(dev + device.Path["/dev".Length..], device.Mode, device.Major, device.Minor, device.Uid, device.Gid);
         yield return new MakeDirectory(dev + "/pts", 0x1ed);
         // devpts refuses a gid= that the user namespace does not map (EINVAL).
         var ttyGroup = userNamespace is null || Spec.UserNamespace.Maps(userNamespace.GidMap, TtyGid) ? $",gid={TtyGid}" : "";
-        yield return new MountStep("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+        yield return standard("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
             "newinstance,ptmxmode=0666,mode=0620" + ttyGroup);
         yield return new Symlink("pts/ptmx", dev + "/ptmx");
         yield return new MakeDirectory(dev + "/shm", 0x3ff /* 1777 */);
-        yield return new MountStep("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+        yield return standard("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
         yield return new MakeDirectory(dev + "/mqueue", 0x1ed);
-        yield return new MountStep("mqueue", dev + "/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        yield return standard("mqueue", dev + "/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
         yield return new Symlink("/proc/self/fd", dev + "/fd");
         yield return new Symlink("/proc/self/fd/0", dev + "/stdin");
         yield return new Symlink("/proc/self/fd/1", dev + "/stdout");
@@ -111,4 +124,18 @@ public static class RootfsSetup
         // As runc: /proc/kcore exists only in kernels built with CONFIG_PROC_KCORE.
         if (File.Exists("/proc/kcore")) yield return new Symlink("/proc/kcore", dev + "/core");
     }
+
+    /// <summary>"/dev/a/b/c" gives "/dev/a", "/dev/a/b".</summary>
+    static IEnumerable<string> Parents(string path)
+    {
+        for (var slash = path.IndexOf('/', "/dev/".Length); slash > 0; slash = path.IndexOf('/', slash + 1))
+            yield return path[..slash];
+    }
 }
+
+/// <summary>A device node for the container's /dev: <paramref name="Path"/> is under /dev, <paramref name="Mode"/> holds
+/// S_IFCHR, S_IFBLK or S_IFIFO and the permissions.</summary>
+public sealed record DeviceNode(string Path, uint Mode, uint Major, uint Minor, uint Uid, uint Gid);
+
+/// <summary>A config's own flags and data for one of the mounts tiny makes itself (/proc, /sys, /dev, /dev/pts, /dev/shm, /dev/mqueue).</summary>
+public sealed record StandardMount(string Destination, ulong Flags, string? Data);

@@ -94,7 +94,7 @@ public sealed class OciLinux
     public JsonElement? UidMappings { get; set; }
     public JsonElement? GidMappings { get; set; }
     public JsonElement? TimeOffsets { get; set; }
-    public JsonElement? Devices { get; set; }
+    public OciDevice[]? Devices { get; set; }
     public JsonElement? NetDevices { get; set; }
     public string? CgroupsPath { get; set; }
     public string? RootfsPropagation { get; set; }
@@ -109,6 +109,28 @@ public sealed class OciLinux
     public JsonElement? MemoryPolicy { get; set; }
 }
 
+/// <summary>A device node to create in the container (linux.devices).</summary>
+public sealed class OciDevice
+{
+    public string? Type { get; set; }
+    public string? Path { get; set; }
+    public long Major { get; set; }
+    public long Minor { get; set; }
+    public uint? FileMode { get; set; }
+    public uint? Uid { get; set; }
+    public uint? Gid { get; set; }
+}
+
+/// <summary>A device cgroup rule (linux.resources.devices); a missing type, major or minor means all.</summary>
+public sealed class OciDeviceRule
+{
+    public bool Allow { get; set; }
+    public string? Type { get; set; }
+    public long? Major { get; set; }
+    public long? Minor { get; set; }
+    public string? Access { get; set; }
+}
+
 public sealed class OciNamespace
 {
     public string? Type { get; set; }
@@ -117,7 +139,7 @@ public sealed class OciNamespace
 
 public sealed class OciResources
 {
-    public JsonElement? Devices { get; set; }
+    public OciDeviceRule[]? Devices { get; set; }
     public OciMemory? Memory { get; set; }
     public OciCpu? Cpu { get; set; }
     public OciPids? Pids { get; set; }
@@ -165,4 +187,5 @@ public sealed class OciPids
 [JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
 [JsonSerializable(typeof(OciConfig))]
+[JsonSerializable(typeof(OciProcess))]
 public sealed partial class OciJsonContext : JsonSerializerContext;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Seccomp;
 using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
@@ -87,7 +88,6 @@ public static class OciConversion
         Unsupported(linux.UidMappings, "linux.uidMappings");
         Unsupported(linux.GidMappings, "linux.gidMappings");
         Unsupported(linux.TimeOffsets, "linux.timeOffsets");
-        Unsupported(linux.Devices, "linux.devices");
         Unsupported(linux.NetDevices, "linux.netDevices");
         Unsupported(linux.Personality, "linux.personality");
         Unsupported(linux.IntelRdt, "linux.intelRdt");
@@ -105,6 +105,7 @@ public static class OciConversion
             skipped.Add($"process.capabilities.ambient: {new CapabilitySet(capabilities.Ambient.Mask & ~ambient.Mask)} not raised: not both permitted and inheritable");
         capabilities = capabilities with { Ambient = ambient };
         var user = User(process);
+        var mounts = OciMounts.Convert(config.Mounts ?? [], bundle);
         var spec = new RunSpec
         {
             Id = id,
@@ -112,7 +113,10 @@ public static class OciConversion
             Domainname = config.Domainname is { Length: > 0 } domain ? domain : null,
             Rootfs = Rootfs(config.Root, bundle),
             ReadonlyRootfs = config.Root!.Readonly,
-            Mounts = OciMounts.ToRequests(config.Mounts ?? [], bundle),
+            Mounts = mounts.Requests,
+            StandardMounts = mounts.Standard,
+            CgroupMountFlags = mounts.CgroupFlags,
+            Devices = Devices(linux.Devices ?? []),
             Command = Args(process),
             Env = Env(process.Env ?? []),
             Workdir = process.Cwd is { Length: > 0 } cwd && cwd.StartsWith('/') ? cwd : throw Error("process.cwd", $"\"{process.Cwd}\" must be an absolute path"),
@@ -130,10 +134,14 @@ public static class OciConversion
             MaskedPaths = AbsolutePaths(linux.MaskedPaths, "linux.maskedPaths"),
             ReadonlyPaths = AbsolutePaths(linux.ReadonlyPaths, "linux.readonlyPaths"),
             RootPropagation = RootPropagation(linux.RootfsPropagation),
-            Sysctl = Sysctl(linux.Sysctl, IsNew),
+            // A namespace joined by path is the container's own too (podman's network namespace under /run/netns),
+            // unless it is tiny's own, the host's.
+            Sysctl = Sysctl(linux.Sysctl, flag => IsNew(flag) || namespaces.Any(n => n.Type == flag && n.Path is { } path && !IsCallers(path, flag))),
             CgroupsPath = CgroupsPath(linux.CgroupsPath),
             Limits = Limits(linux.Resources),
             SeccompFlags = seccomp is null ? 0 : (uint)seccomp.Flags,
+            Tty = process.Terminal,
+            Interactive = process.Terminal,
         };
         return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped);
     }
@@ -176,6 +184,33 @@ public static class OciConversion
         return result;
     }
 
+    /// <summary>Whether the nsfs file at <paramref name="path"/> is the namespace tiny itself is in: an open nsfs file's
+    /// /proc/self/fd link reads "net:[INODE]" as /proc/self/ns/net does (namespaces(7)).</summary>
+    static bool IsCallers(string path, ulong type)
+    {
+        static string? Identity(string file)
+        {
+            try
+            {
+                using var handle = File.OpenHandle(file);
+                return new FileInfo($"/proc/self/fd/{handle.DangerousGetHandle()}").LinkTarget;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+        var own = Identity($"/proc/self/ns/{ProcNamespaceFiles[type]}");
+        return own is null || own == Identity(path);
+    }
+
+    /// <summary>The files under /proc/PID/ns/ of each namespace type (namespaces(7)).</summary>
+    public static readonly Dictionary<ulong, string> ProcNamespaceFiles = new()
+    {
+        [Namespace.CLONE_NEWNS] = "mnt", [Namespace.CLONE_NEWUTS] = "uts", [Namespace.CLONE_NEWIPC] = "ipc",
+        [Namespace.CLONE_NEWPID] = "pid", [Namespace.CLONE_NEWNET] = "net", [Namespace.CLONE_NEWCGROUP] = "cgroup",
+    };
+
     static string Rootfs(OciRoot? root, string bundle)
     {
         if (root?.Path is not { Length: > 0 } path) throw Error("root.path", "is required");
@@ -189,7 +224,6 @@ public static class OciConversion
     static IReadOnlyList<string> Args(OciProcess process)
     {
         if (process.CommandLine is { Length: > 0 }) throw Error("process.commandLine", "is for Windows; use process.args");
-        if (process.Terminal) throw Error("process.terminal", "is not supported by tiny yet (no pty or --console-socket)");
         Unsupported(process.Scheduler, "process.scheduler");
         Unsupported(process.IoPriority, "process.ioPriority");
         Unsupported(process.ExecCpuAffinity, "process.execCPUAffinity");
@@ -260,8 +294,8 @@ public static class OciConversion
         _ => throw Error("linux.rootfsPropagation", $"\"{propagation}\" is not a propagation type"),
     };
 
-    /// <summary>A sysctl is allowed when the namespace it belongs to is the container's own (runc's validator).</summary>
-    static IReadOnlyList<KeyValuePair<string, string>> Sysctl(Dictionary<string, string>? sysctl, Func<ulong, bool> isNew)
+    /// <summary>A sysctl is allowed when the namespace it belongs to is the container's own, new or joined (runc's validator).</summary>
+    static IReadOnlyList<KeyValuePair<string, string>> Sysctl(Dictionary<string, string>? sysctl, Func<ulong, bool> isOwn)
     {
         foreach (var (key, _) in sysctl ?? [])
         {
@@ -272,7 +306,7 @@ public static class OciConversion
                 : key is "kernel.domainname" or "kernel.hostname" ? Namespace.CLONE_NEWUTS
                 : 0UL;
             if (ns == 0) throw Error(field, "is not in a namespace of the container's own: it would change the host");
-            if (!isNew(ns)) throw Error(field, $"needs a new {NamespaceTypes.First(t => t.Flag == ns).Name} namespace");
+            if (!isOwn(ns)) throw Error(field, $"needs a {NamespaceTypes.First(t => t.Flag == ns).Name} namespace of the container's own");
         }
         return sysctl?.ToList() ?? [];
     }
@@ -288,7 +322,6 @@ public static class OciConversion
     static ResourceLimits Limits(OciResources? resources)
     {
         if (resources is null) return ResourceLimits.None;
-        Unsupported(resources.Devices, "linux.resources.devices");
         Unsupported(resources.BlockIo, "linux.resources.blockIO");
         Unsupported(resources.HugepageLimits, "linux.resources.hugepageLimits");
         Unsupported(resources.Network, "linux.resources.network");
@@ -296,7 +329,8 @@ public static class OciConversion
         Unsupported(resources.Unified, "linux.resources.unified");
         var memory = resources.Memory ?? new OciMemory();
         if (memory.Reservation is not null) throw Error("linux.resources.memory.reservation", "is not supported by tiny");
-        if (memory.Swap is not null) throw Error("linux.resources.memory.swap", "is not supported by tiny");
+        if (memory.Swap is < -1 or 0 || (memory.Swap > 0 && memory.Limit is > 0 && memory.Swap < memory.Limit))
+            throw Error("linux.resources.memory.swap", $"{memory.Swap} must be -1 or at least the memory limit (it counts memory plus swap)");
         if (memory.Kernel is not null) throw Error("linux.resources.memory.kernel", "is not supported by tiny");
         if (memory.KernelTcp is not null) throw Error("linux.resources.memory.kernelTCP", "is not supported by tiny");
         if (memory.Swappiness is not null) throw Error("linux.resources.memory.swappiness", "is not supported by tiny");
@@ -316,6 +350,61 @@ public static class OciConversion
             CpuQuotaMicros: cpu.Quota is > 0 ? cpu.Quota : null,
             CpuPeriod: cpu.Period is > 0 ? (long)cpu.Period : null,
             CpuShares: cpu.Shares is > 0 ? (long)cpu.Shares : null,
-            PidsMax: resources.Pids?.Limit is > 0 ? resources.Pids.Limit : null);
+            PidsMax: resources.Pids?.Limit is > 0 ? resources.Pids.Limit : null)
+        {
+            MemorySwapBytes = memory.Swap,
+            DeviceRules = resources.Devices is { Length: > 0 } rules ? [.. rules.Select(DeviceRule), .. Cgroups.DeviceRule.RuncDefaults] : null,
+        };
+    }
+
+    static DeviceRule DeviceRule(OciDeviceRule rule, int index)
+    {
+        var field = $"linux.resources.devices[{index}]";
+        var type = rule.Type switch
+        {
+            null or "" or "a" => 'a',
+            "c" or "b" => rule.Type[0],
+            _ => throw Error($"{field}.type", $"\"{rule.Type}\" is not a, c or b"),
+        };
+        var access = rule.Access is { Length: > 0 } a ? a : "rwm";
+        if (access.Any(c => c is not ('r' or 'w' or 'm')) || access.Distinct().Count() != access.Length)
+            throw Error($"{field}.access", $"\"{rule.Access}\" is not made of r, w and m");
+        long? Number(long? value, string name) => value is null or -1 ? null
+            : value >= 0 ? value : throw Error($"{field}.{name}", $"{value} is not a device number");
+        var major = Number(rule.Major, "major");
+        var minor = Number(rule.Minor, "minor");
+        // The v1 controller reads any rule that starts with "a" as every device with every access (devcgroup_update_access).
+        if (type == 'a' && (major is not null || minor is not null || access != "rwm"))
+            throw Error(field, "a rule for all device types must cover every device and rwm access in tiny");
+        return new DeviceRule(rule.Allow, type, major, minor, access);
+    }
+
+    static IReadOnlyList<DeviceNode> Devices(OciDevice[] devices)
+    {
+        List<DeviceNode> result = [];
+        for (var i = 0; i < devices.Length; i++)
+        {
+            var device = devices[i];
+            var field = $"linux.devices[{i}]";
+            var path = Mounts.ContainerPath.Clean(device.Path ?? "");
+            // Under /dev only: a fresh tmpfs in which nothing of the rootfs's can redirect mknod.
+            if (path is null || !path.StartsWith("/dev/", StringComparison.Ordinal) || path.Split('/').Length < 3)
+                throw Error($"{field}.path", $"\"{device.Path}\" must be a path under /dev in tiny");
+            if (path.Split('/')[2] is "pts" or "shm" or "mqueue" or "fd" or "stdin" or "stdout" or "stderr" or "ptmx" or "core")
+                throw Error($"{field}.path", $"\"{device.Path}\" is one of the mounts or links tiny makes in /dev");
+            if (result.Any(d => d.Path == path)) throw Error($"{field}.path", $"\"{path}\" is listed twice");
+            var type = device.Type switch
+            {
+                "c" or "u" => FileDescriptor.S_IFCHR,
+                "b" => FileDescriptor.S_IFBLK,
+                "p" => FileDescriptor.S_IFIFO,
+                _ => throw Error($"{field}.type", $"\"{device.Type}\" is not c, u, b or p"),
+            };
+            if (device.Type != "p" && (device.Major is < 0 or > 0xfff || device.Minor is < 0 or > 0xfffff))
+                throw Error(field, $"{device.Major}:{device.Minor} is not a device number");
+            result.Add(new DeviceNode(path, type | ((device.FileMode ?? 0x1b6 /* 0666 */) & 0xfff), (uint)device.Major, (uint)device.Minor,
+                device.Uid ?? 0, device.Gid ?? 0));
+        }
+        return result;
     }
 }

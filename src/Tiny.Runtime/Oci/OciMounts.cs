@@ -7,7 +7,7 @@ namespace Tiny.Runtime.Oci;
 public static class OciMounts
 {
     /// <summary>The mounts tiny's rootfs set-up makes anyway, with runc's default options (runc spec): a config may
-    /// list them as they are; tiny does not remake them.</summary>
+    /// list them with the same type; tiny makes them with the config's options instead of these.</summary>
     public static readonly (string Destination, string Type, string Source, string[] Options)[] Standard =
     [
         ("/proc", "proc", "proc", []),
@@ -46,28 +46,46 @@ public static class OciMounts
     /// <summary>The options tiny reads, for `tiny features`; a file system's own (size=, mode=) pass through as data.</summary>
     public static string[] OptionNames => [.. Flags.Keys.Concat(Propagation.Keys).Order()];
 
-    /// <summary>The requests for every mount but the standard ones; a bind source is relative to the bundle.</summary>
-    public static IReadOnlyList<MountRequest> ToRequests(OciMount[] mounts, string bundle)
+    /// <summary>What a config's mounts ask for: requests for every mount but the standard ones, the standard ones'
+    /// own flags, and the flags of the cgroup view at /sys/fs/cgroup (null for none).</summary>
+    public sealed record Converted(IReadOnlyList<MountRequest> Requests, IReadOnlyList<StandardMount> Standard, ulong? CgroupFlags);
+
+    public const string CgroupMountPoint = "/sys/fs/cgroup";
+
+    /// <summary>Converts a config's mounts; a bind source is relative to the bundle.</summary>
+    public static Converted Convert(OciMount[] mounts, string bundle)
     {
         List<MountRequest> requests = [];
+        List<StandardMount> standardMounts = [];
+        ulong? cgroupFlags = null;
         for (var i = 0; i < mounts.Length; i++)
         {
             var mount = mounts[i];
             var field = $"mounts[{i}] ({mount.Destination})";
             var destination = ContainerPath.Clean(mount.Destination ?? "") ?? throw Error(field, "destination must be an absolute path");
             var standard = Standard.FirstOrDefault(s => s.Destination == destination);
-            if (standard.Destination is not null)
-            {
-                if (mount.Type == standard.Type && (mount.Options ?? []).Order().SequenceEqual(standard.Options.Order())) continue;
-                throw Error(field, "differs from the /proc, /sys and /dev that tiny sets up itself (runc's default options only)");
-            }
             if (mount.UidMappings is not null || mount.GidMappings is not null) throw Error(field, "uidMappings and gidMappings are not supported by tiny");
+            if (mount.Type == "cgroup")
+            {
+                if (destination != CgroupMountPoint) throw Error(field, $"a cgroup mount is supported at {CgroupMountPoint} only");
+                var (flags, propagation, data) = Options(mount);
+                if (data.Count > 0 || (flags & MS_BIND) != 0) throw Error(field, $"option \"{(data.Count > 0 ? data[0] : "bind")}\" is not supported by tiny for a cgroup mount");
+                cgroupFlags = flags;
+                continue;
+            }
+            if (standard.Destination is not null && mount.Type == standard.Type)
+            {
+                var (flags, propagation, data) = Options(mount);
+                if (propagation != 0 || (flags & MS_BIND) != 0) throw Error(field, "propagation and bind options are not supported by tiny on its own /proc, /sys and /dev");
+                standardMounts.Add(new StandardMount(destination, flags, data.Count == 0 ? null : string.Join(',', data)));
+                continue;
+            }
             requests.Add(ToRequest(mount, destination, field, bundle));
         }
-        return requests;
+        return new Converted(requests, standardMounts, cgroupFlags);
     }
 
-    static MountRequest ToRequest(OciMount mount, string destination, string field, string bundle)
+    static (ulong Flags, ulong Propagation, List<string> Data) Options(OciMount mount)
     {
         ulong flags = 0, propagation = 0;
         List<string> data = [];
@@ -77,6 +95,12 @@ public static class OciMounts
             else if (Propagation.TryGetValue(option, out var type)) propagation = type;
             else data.Add(option);
         }
+        return (flags, propagation, data);
+    }
+
+    static MountRequest ToRequest(OciMount mount, string destination, string field, string bundle)
+    {
+        var (flags, propagation, data) = Options(mount);
         var bind = mount.Type == "bind" || (flags & MS_BIND) != 0;
         if (bind)
         {
@@ -87,6 +111,8 @@ public static class OciMounts
             return new MountRequest(destination, source, "bind", flags | MS_BIND, propagation, null);
         }
         if (mount.Type is null || !FileSystems.Contains(mount.Type)) throw Error(field, $"type \"{mount.Type}\" is not supported by tiny");
+        // runc's own extension (copy the directory's files into the new tmpfs); not a kernel option.
+        if (data.Contains("tmpcopyup")) throw Error(field, "option \"tmpcopyup\" is not supported by tiny");
         return new MountRequest(destination, mount.Source ?? mount.Type, mount.Type, flags, propagation,
             data.Count == 0 ? null : string.Join(',', data));
     }

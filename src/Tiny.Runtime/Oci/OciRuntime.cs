@@ -1,5 +1,7 @@
 using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Globalization;
+using System.Text.Json;
+using Tiny.Runtime.Seccomp;
 using Microsoft.Extensions.Logging;
 using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
@@ -26,9 +28,10 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     public ContainerStore Store => _store;
 
     /// <summary>Sets the container up to its exec FIFO and leaves the init waiting there, its stdio tiny's.</summary>
-    public void Create(string id, string bundle, string? pidFile, int preserveFds)
+    public void Create(string id, string bundle, string? pidFile, int preserveFds, string? consoleSocket = null)
     {
         var container = Load(id, bundle, preserveFds);
+        RequireConsoleSocket(container, consoleSocket);
         _store.CreateDirectory(id);
         var created = false;
         try
@@ -37,15 +40,18 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             FileSystem.MakeFifo(fifo, 0x192 /* 0622 */);
             // The child opens the FIFO through this fd's /proc/self/fd link: its own path is not visible after pivot_root.
             var fifoFd = FileDescriptor.Open(fifo, FileDescriptor.O_PATH);
+            var socket = -1;
             LaunchedContainer launched;
             try
             {
+                socket = ConnectConsole(consoleSocket);
                 launched = new ContainerLauncher(log).Create(container.Spec, container.Seccomp?.Program, $"/proc/self/fd/{fifoFd}",
-                    child => _store.SaveLocked(Record(id, bundle, container, child)));
+                    child => _store.SaveLocked(Record(id, bundle, container, child)), socket);
             }
             finally
             {
                 FileDescriptor.Close(fifoFd);
+                FileDescriptor.Close(socket);
             }
             if (pidFile is not null) WritePidFile(pidFile, launched.Pid);
             created = true;
@@ -143,26 +149,28 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     /// runc run: create and start. In the foreground tiny waits, forwards signals, returns the exit code and then
     /// deletes the container; with <paramref name="detach"/> it returns once the container runs.
     /// </summary>
-    public int Run(string id, string bundle, string? pidFile, int preserveFds, bool detach, bool keep)
+    public int Run(string id, string bundle, string? pidFile, int preserveFds, bool detach, bool keep, string? consoleSocket = null)
     {
         if (detach)
         {
-            Create(id, bundle, pidFile, preserveFds);
+            Create(id, bundle, pidFile, preserveFds, consoleSocket);
             Start(id);
             return 0;
         }
         var container = Load(id, bundle, preserveFds);
         _store.CreateDirectory(id);
         ContainerRecord? record = null;
+        var socket = -1;
         try
         {
+            socket = ConnectConsole(container.Spec.Tty ? consoleSocket : null);
             var exitCode = new ContainerLauncher(log).Run(container.Spec, container.Seccomp?.Program, started: child =>
             {
                 var saved = Record(id, bundle, container, child);
                 _store.SaveLocked(saved);
                 if (pidFile is not null) WritePidFile(pidFile, child.Pid);
                 record = saved;
-            });
+            }, consoleSocket: socket);
             // The launcher has waited for the init and removed its cgroup: unless a process outlived the init in it
             // (no PID namespace), only the state is left.
             if (keep) return exitCode;
@@ -172,7 +180,110 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
         finally
         {
+            FileDescriptor.Close(socket);
             if (record is null) RemoveAfterFailure(id);
+        }
+    }
+
+    /// <summary>What `exec` runs: a process.json (--process), or the container's own process with these changes.</summary>
+    public sealed record ExecRequest(string? ProcessFile, IReadOnlyList<string> Args, bool Tty, string? Cwd, IReadOnlyList<string> Env,
+        string? User, IReadOnlyList<string> Capabilities);
+
+    /// <summary>runc exec: a new process in a running container's namespaces and cgroup, with the container's seccomp
+    /// filter; returns its exit code, or 0 once it runs with <paramref name="detach"/>.</summary>
+    public int Exec(string id, ExecRequest request, bool detach, string? pidFile, string? consoleSocket, int preserveFds)
+    {
+        if (preserveFds < 0) throw new ContainerError($"invalid --preserve-fds {preserveFds}: must be 0 or more");
+        var (held, record) = _store.Open(id);
+        OciContainer container;
+        using (held)
+        {
+            if (_store.StatusOf(record) != ContainerStatus.Running) throw new ContainerError($"container \"{id}\" not running");
+            var config = OciConversion.Load(record.Bundle);
+            config.Process = ExecProcess(request, config.Process ?? new OciProcess());
+            container = OciConversion.ToContainer(config, record.Bundle, id, LsmEnabled);
+        }
+        var spec = container.Spec with { PreserveFds = preserveFds };
+        if (detach) RequireConsoleSocket(container, consoleSocket);
+        var socket = ConnectConsole(spec.Tty ? consoleSocket : null);
+        try
+        {
+            var exitCode = new ContainerLauncher(log).Exec(spec, container.Seccomp?.Program, record.Pid, record.CgroupDirectories, detach,
+                socket, pid =>
+                {
+                    if (pidFile is not null) WritePidFile(pidFile, pid);
+                });
+            return detach ? 0 : exitCode;
+        }
+        finally
+        {
+            FileDescriptor.Close(socket);
+        }
+    }
+
+    static OciProcess ExecProcess(ExecRequest request, OciProcess own)
+    {
+        if (request.ProcessFile is { } file)
+        {
+            if (request.Args.Count > 0) throw new ContainerError("exec: give either --process or a command, not both");
+            try
+            {
+                return JsonSerializer.Deserialize(File.ReadAllText(file), OciJsonContext.Default.OciProcess)
+                    ?? throw new ContainerError($"--process {file}: empty document");
+            }
+            catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+            {
+                throw new ContainerError($"--process {file}: {SeccompProfile.OneLine(e.Message)}");
+            }
+        }
+        if (request.Args.Count == 0) throw new ContainerError("exec: a command is required (or --process FILE)");
+        own.Args = [.. request.Args];
+        own.Terminal = request.Tty;
+        if (request.Cwd is not null) own.Cwd = request.Cwd;
+        own.Env = [.. own.Env ?? [], .. request.Env];
+        if (request.User is { } user)
+        {
+            var parts = user.Split(':');
+            own.User = new OciUser
+            {
+                Uid = uint.TryParse(parts[0], out var uid) ? uid : throw new ContainerError($"invalid --user \"{user}\": expected UID[:GID]"),
+                Gid = parts.Length < 2 ? 0 : uint.TryParse(parts[1], out var gid) ? gid : throw new ContainerError($"invalid --user \"{user}\": expected UID[:GID]"),
+                Umask = own.User?.Umask,
+            };
+        }
+        if (request.Capabilities.Count > 0)
+        {
+            var caps = own.Capabilities ?? new OciCapabilities();
+            string[] Add(string[]? set) => [.. (set ?? []).Union(request.Capabilities)];
+            own.Capabilities = new OciCapabilities
+            {
+                Bounding = Add(caps.Bounding), Effective = Add(caps.Effective), Permitted = Add(caps.Permitted),
+                Inheritable = caps.Inheritable, Ambient = caps.Ambient,
+            };
+        }
+        return own;
+    }
+
+    /// <summary>As runc: a terminal for a container that outlives tiny needs a socket to send its master to.</summary>
+    static void RequireConsoleSocket(OciContainer container, string? consoleSocket)
+    {
+        if (container.Spec.Tty && consoleSocket is null)
+            throw new ContainerError("cannot allocate tty if tiny will detach without setting console socket");
+        if (!container.Spec.Tty && consoleSocket is not null)
+            throw new ContainerError("cannot use console socket if tiny will not detach or allocate tty");
+    }
+
+    /// <summary>Connects to --console-socket before clone, so the child can send the master over it; -1 for none.</summary>
+    static int ConnectConsole(string? path)
+    {
+        if (path is null) return -1;
+        try
+        {
+            return UnixSocket.Connect(path);
+        }
+        catch (SyscallException e)
+        {
+            throw new ContainerError($"--console-socket {path}: {Errno.Describe(e.Errno)}");
         }
     }
 

@@ -87,7 +87,9 @@ public sealed record OpenTerminal(int SocketFd, ushort Rows, ushort Columns) : C
     public override string Describe() => "open the container's terminal";
 }
 
-public sealed record MakeCharDevice(string Path, uint Mode, uint Major, uint Minor) : ChildStep
+/// <summary>mknod(2) of a device node (<see cref="Mode"/> holds S_IFCHR or S_IFBLK and the permissions), then
+/// owned by <see cref="Uid"/>:<see cref="Gid"/> when either is not 0.</summary>
+public sealed record MakeDevice(string Path, uint Mode, uint Major, uint Minor, uint Uid = 0, uint Gid = 0) : ChildStep
 {
     public override string Describe() => $"create device {Path}";
 }
@@ -257,4 +259,21 @@ public sealed record ReportReady(int Fd) : ChildStep
 public sealed record WaitForStart(string FifoPath) : ChildStep
 {
     public override string Describe() => "wait for start";
+}
+
+/// <summary>prctl(2) PR_SET_DUMPABLE: a process that is not dumpable has /proc/PID files only root of its user namespace's
+/// owner may open, its exe link included (proc(5)); execve makes it dumpable again.</summary>
+public sealed record SetDumpable(bool Dumpable) : ChildStep
+{
+    public override string Describe() => "set dumpable";
+}
+
+/// <summary>
+/// Forks (CLONE_PARENT: the new process is a child of tiny's, not of this one) so that the new process is in the pid
+/// namespace this one joined (setns(2) on a pid namespace applies to children only). This process writes the new
+/// one's pid to <see cref="PidFd"/> and exits; the new one closes it and goes on with the next steps.
+/// </summary>
+public sealed record ForkIntoPidNamespace(int PidFd) : ChildStep
+{
+    public override string Describe() => "fork into the container's pid namespace";
 }

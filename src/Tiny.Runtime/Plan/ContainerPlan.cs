@@ -35,8 +35,6 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // capabilities there let it mount, set the hostname and so on, and it has none outside.
         if (spec.UserNamespace is not null) flags |= Namespace.CLONE_NEWUSER;
 
-        var caps = spec.CapabilitySets ?? new ProcessCapabilities(spec.Capabilities, spec.Capabilities, spec.Capabilities,
-            spec.Capabilities, new CapabilitySet(0));
         List<ChildStep> steps = [];
         if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         steps.Add(new CloseFd(channel.SyncWrite));
@@ -63,11 +61,42 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetUmask(0));
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
-            spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, channel.RootfsSocket));
+            spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, channel.RootfsSocket,
+            spec.Devices, spec.StandardMounts));
         if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None && (flags & Namespace.CLONE_NEWNET) != 0) steps.Add(new BringLoopbackUp());
+        ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null);
+        return new ContainerPlan(flags, steps);
+    }
+
+    /// <summary>
+    /// The plan of a process started in a running container (`tiny exec`): not dumpable until it execs, so the
+    /// container cannot open its /proc/PID/exe (CVE-2019-5736); it joins each of the init's namespaces, the mount
+    /// namespace last, then forks so that the command is inside the pid namespace, a child of tiny's
+    /// (CLONE_PARENT); the forked pid goes to the parent over <paramref name="pidPipe"/>. A <paramref name="detached"/>
+    /// process outlives tiny (conmon or containerd's shim reaps it), so it gets no parent-death signal.
+    /// </summary>
+    public static ContainerPlan BuildExec(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
+        int initPid, int pidPipe, bool detached)
+    {
+        List<ChildStep> steps = [new SetDumpable(false), new CloseFd(channel.SyncWrite), new CloseFd(channel.ErrorRead),
+            new WaitForParent(channel.SyncRead), new CloseFd(channel.SyncRead)];
+        foreach (var ns in (spec.Namespaces ?? []).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
+            steps.Add(new JoinNamespace($"/proc/{initPid}/ns/{Oci.OciConversion.ProcNamespaceFiles[ns.Type]}", ns.Type));
+        steps.Add(new ForkIntoPidNamespace(pidPipe));
+        steps.Add(new SetUmask(0));
+        ProcessSteps(steps, spec with { Init = false }, channel, seccomp, signalMask, lastCap, execFifo: null, parentDeathSignal: !detached);
+        return new ContainerPlan(0, steps);
+    }
+
+    /// <summary>From the process's limits to its exec: rlimits, seccomp, capabilities, user, terminal, fds.</summary>
+    static void ProcessSteps(List<ChildStep> steps, RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
+        string? execFifo, bool parentDeathSignal)
+    {
+        var caps = spec.CapabilitySets ?? new ProcessCapabilities(spec.Capabilities, spec.Capabilities, spec.Capabilities,
+            spec.Capabilities, new CapabilitySet(0));
         foreach (var limit in spec.Rlimits) steps.Add(new SetRlimit(limit.Resource, limit.Soft, limit.Hard));
         // Without no_new_privs only a process with CAP_SYS_ADMIN may load a filter (seccomp(2)), so it is
         // loaded before the capabilities go, and must allow the remaining set-up (as runc does).
@@ -79,7 +108,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetGroups(spec.AdditionalGids));
         steps.Add(new SetGid(spec.Gid));
         steps.Add(new SetUid(spec.Uid));
-        if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
+        if (parentDeathSignal) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         steps.Add(new SetKeepCapabilities(false));
         steps.Add(new SetCapabilities(caps.Effective.Mask, caps.Permitted.Mask, caps.Inheritable.Mask));
         steps.Add(new ClearAmbientCapabilities());
@@ -99,7 +128,6 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3 + spec.PreserveFds, TakeTerminal: spec.Tty));
         if (seccomp is not null && spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
         steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
-        return new ContainerPlan(flags, steps);
     }
 
     /// <summary>tiny run's namespaces: all new; the network one unless the host's is used.</summary>

@@ -67,6 +67,12 @@ public sealed record RunSpec
     public uint SeccompFlags { get; init; }
     /// <summary>The user namespace to run in (its maps, or <see cref="Spec.UserNamespace.Auto"/> until leased); null for none.</summary>
     public UserNamespace? UserNamespace { get; init; }
+    /// <summary>Device nodes to create under /dev (OCI linux.devices).</summary>
+    public IReadOnlyList<Mounts.DeviceNode> Devices { get; init; } = [];
+    /// <summary>Flags and data for the /proc, /sys and /dev mounts tiny makes itself, where a config gives its own.</summary>
+    public IReadOnlyList<Mounts.StandardMount> StandardMounts { get; init; } = [];
+    /// <summary>The flags of a read-only view of the container's own cgroups at /sys/fs/cgroup (an OCI "cgroup" mount), null for none.</summary>
+    public ulong? CgroupMountFlags { get; init; }
 
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";

@@ -118,19 +118,23 @@ public class OciConversionTests
             c["linux"]!["sysctl"] = JsonNode.Parse("""{"net.ipv4.ip_forward": "1"}""");
             c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}]""");
             c["hostname"] = null;
-        })).Contains("needs a new network namespace");
+        })).Contains("needs a network namespace of the container's own");
         await Assert.That(await Refusal(c => c["linux"]!["sysctl"] = JsonNode.Parse("""{"net/../../x": "1"}"""))).Contains("is not a sysctl name");
     }
 
     [Test]
     [Arguments("hooks", """{"prestart": [{"path": "/bin/true"}]}""", "config.json: hooks is not supported by tiny")]
     [Arguments("linux.uidMappings", """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: linux.uidMappings is not supported by tiny")]
-    [Arguments("linux.devices", """[{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]""", "config.json: linux.devices is not supported by tiny")]
-    [Arguments("linux.resources.devices", """[{"allow": false, "access": "rwm"}]""", "config.json: linux.resources.devices is not supported by tiny")]
-    [Arguments("linux.resources.memory", """{"swap": 1000}""", "config.json: linux.resources.memory.swap is not supported by tiny")]
+    [Arguments("linux.devices", """[{"path": "/etc/fuse", "type": "c", "major": 10, "minor": 229}]""", "config.json: linux.devices[0].path \"/etc/fuse\" must be a path under /dev in tiny")]
+    [Arguments("linux.devices", """[{"path": "/dev/pts/9", "type": "c", "major": 136, "minor": 9}]""", "config.json: linux.devices[0].path \"/dev/pts/9\" is one of the mounts or links tiny makes in /dev")]
+    [Arguments("linux.devices", """[{"path": "/dev/x", "type": "s", "major": 1, "minor": 1}]""", "config.json: linux.devices[0].type \"s\" is not c, u, b or p")]
+    [Arguments("linux.resources.devices", """[{"allow": false, "access": "rwx"}]""", "config.json: linux.resources.devices[0].access \"rwx\" is not made of r, w and m")]
+    [Arguments("linux.resources.devices", """[{"allow": false, "access": "r"}]""", "config.json: linux.resources.devices[0] a rule for all device types must cover every device and rwm access in tiny")]
+    [Arguments("linux.resources.memory", """{"limit": 2000, "swap": 1000}""", "config.json: linux.resources.memory.swap 1000 must be -1 or at least the memory limit (it counts memory plus swap)")]
+    [Arguments("mounts", """[{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]""", "config.json: mounts[0] (/tmp) option \"tmpcopyup\" is not supported by tiny")]
+    [Arguments("mounts", """[{"destination": "/cg", "type": "cgroup", "source": "cgroup"}]""", "config.json: mounts[0] (/cg) a cgroup mount is supported at /sys/fs/cgroup only")]
     [Arguments("linux.resources.cpu", """{"cpus": "0-1"}""", "config.json: linux.resources.cpu.cpus is not supported by tiny")]
     [Arguments("linux.personality", """{"domain": "LINUX32"}""", "config.json: linux.personality is not supported by tiny")]
-    [Arguments("process.terminal", "true", "config.json: process.terminal is not supported by tiny yet (no pty or --console-socket)")]
     [Arguments("process.scheduler", """{"policy": "SCHED_FIFO"}""", "config.json: process.scheduler is not supported by tiny")]
     [Arguments("linux.rootfsPropagation", "\"shared\"", "config.json: linux.rootfsPropagation \"shared\" is not supported by tiny")]
     [Arguments("linux.cgroupsPath", "\"system.slice:tiny:c1\"", "config.json: linux.cgroupsPath \"system.slice:tiny:c1\" is a systemd slice:prefix:name path; tiny has no systemd cgroup driver")]
@@ -160,14 +164,15 @@ public class OciConversionTests
         await Assert.That(tmpfs.Mounts).IsEquivalentTo(
             [new Runtime.Mounts.MountRequest("/run/x", "tmpfs", "tmpfs", Mount.MS_NOSUID | Mount.MS_NODEV | Mount.MS_NOEXEC, 0, "mode=700,size=1m")],
             CollectionOrdering.Matching);
-        await Assert.That(await Refusal(c => c["mounts"]![1]!["options"] = JsonNode.Parse("""["nosuid"]""")))
-            .IsEqualTo("config.json: mounts[1] (/dev) differs from the /proc, /sys and /dev that tiny sets up itself (runc's default options only)");
+        var dev = Convert(Config(c => c["mounts"]![1]!["options"] = JsonNode.Parse("""["nosuid", "noexec", "mode=755"]"""))).Spec;
+        await Assert.That(dev.StandardMounts.Where(m => m.Destination == "/dev")).IsEquivalentTo(
+            [new Runtime.Mounts.StandardMount("/dev", Mount.MS_NOSUID | Mount.MS_NOEXEC, "mode=755")], CollectionOrdering.Matching);
         await Assert.That(await Refusal(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
             """{"destination": "/data", "type": "bind", "source": "missing", "options": ["bind"]}"""))))
             .Contains("mounts[6] (/data) source");
-        await Assert.That(await Refusal(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
-            """{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}"""))))
-            .IsEqualTo("config.json: mounts[6] (/sys/fs/cgroup) type \"cgroup\" is not supported by tiny");
+        var cgroup = Convert(Config(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
+            """{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}""")))).Spec;
+        await Assert.That(cgroup.CgroupMountFlags).IsEqualTo(Mount.MS_NOSUID | Mount.MS_NOEXEC | Mount.MS_NODEV | Mount.MS_RELATIME | Mount.MS_RDONLY);
     }
 
     [Test]
@@ -241,7 +246,7 @@ public class OciConversionTests
             c["linux"]!["namespaces"] = JsonNode.Parse(
                 """[{"type": "mount", "path": "/proc/self/ns/mnt"}, {"type": "uts"}, {"type": "ipc", "path": "/proc/self/ns/ipc"}]""");
             c["linux"]!["sysctl"] = JsonNode.Parse("""{"kernel.shmmax": "1000"}""");
-        })).Contains("needs a new ipc namespace");
+        })).Contains("needs a ipc namespace of the container's own");
 
         var joined = Convert(Config(c =>
         {

@@ -130,4 +130,21 @@ public class CgroupTests
         await Assert.That(Process.ExitCodeOf(9)).IsEqualTo(137);
         await Assert.That(Process.ExitCodeOf(15 | 0x80)).IsEqualTo(143);
     }
+
+    [Test]
+    public async Task On_cgroup_v2_device_rules_are_refused_on_v1_they_are_written_in_order()
+    {
+        var limits = ResourceLimits.None with { DeviceRules = [new DeviceRule(false, 'a', null, null, "rwm"), new DeviceRule(true, 'c', 1, 3, "rwm")] };
+        var v2 = new CgroupV2(new FakeCgroupFs(), NullLogger.Instance, "/cg", "c1");
+        await Assert.That(Assert.Throws<ContainerError>(() => v2.Create(limits)).Message).Contains("BPF device program");
+
+        var fs = new FakeCgroupFs();
+        var v1 = new CgroupV1(fs, NullLogger.Instance, "/cg", "4:memory:/\n1:cpu:/\n8:pids:/\n5:devices:/\n", "c1", devices: true);
+        v1.Create(limits);
+        await Assert.That(fs.Operations.Where(o => o.StartsWith("write", StringComparison.Ordinal))).IsEquivalentTo(
+            ["write /cg/devices/c1/devices.deny a", "write /cg/devices/c1/devices.allow c 1:3 rwm"], CollectionOrdering.Matching);
+        await Assert.That(v1.ViewMounts(Mount.MS_RDONLY, "/sys/fs/cgroup").Select(m => (m.Destination, m.Source ?? ""))).IsEquivalentTo(
+            [("/sys/fs/cgroup", "tmpfs"), ("/sys/fs/cgroup/memory", "/cg/memory/c1"), ("/sys/fs/cgroup/cpu", "/cg/cpu/c1"),
+                ("/sys/fs/cgroup/pids", "/cg/pids/c1"), ("/sys/fs/cgroup/devices", "/cg/devices/c1")], CollectionOrdering.Matching);
+    }
 }

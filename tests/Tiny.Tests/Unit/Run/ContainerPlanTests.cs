@@ -102,7 +102,7 @@ public class ContainerPlanTests
         var devpts = plan.Steps.OfType<MountStep>().Single(m => m.FsType == "devpts");
         await Assert.That(devpts.Data).Contains("newinstance");
         await Assert.That(plan.Steps).Contains(new Symlink("pts/ptmx", "/srv/rootfs/dev/ptmx"));
-        await Assert.That(plan.Steps.OfType<MakeCharDevice>().Select(d => d.Path[("/srv/rootfs/dev/".Length)..]))
+        await Assert.That(plan.Steps.OfType<MakeDevice>().Select(d => d.Path[("/srv/rootfs/dev/".Length)..]))
             .IsEquivalentTo(["null", "zero", "full", "random", "urandom", "tty"], CollectionOrdering.Matching);
         await Assert.That(plan.Steps.OfType<RemountReadonly>()).IsEmpty();
     }

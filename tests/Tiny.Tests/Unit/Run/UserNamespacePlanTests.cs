@@ -71,7 +71,7 @@ public class UserNamespacePlanTests
     {
         string[] names = ["null", "zero", "full", "random", "urandom", "tty"];
         var plan = Build(Leased);
-        await Assert.That(plan.Steps.OfType<MakeCharDevice>()).IsEmpty();
+        await Assert.That(plan.Steps.OfType<MakeDevice>()).IsEmpty();
         var binds = plan.Steps.OfType<MountInRoot>().ToArray();
         await Assert.That(binds.Select(b => b.Path)).IsEquivalentTo(names.Select(n => "/dev/" + n), CollectionOrdering.Matching);
         foreach (var bind in binds)
@@ -82,7 +82,7 @@ public class UserNamespacePlanTests
         }
         var devTmpfs = plan.Steps.ToList().FindIndex(s => s is MountStep { Target: "/srv/rootfs/dev", FsType: "tmpfs" });
         await Assert.That(IndexOf(plan, binds[0])).IsGreaterThan(devTmpfs);
-        await Assert.That(Build(null).Steps.OfType<MakeCharDevice>().Count()).IsEqualTo(names.Length);
+        await Assert.That(Build(null).Steps.OfType<MakeDevice>().Count()).IsEqualTo(names.Length);
     }
 
     [Test]
