@@ -88,8 +88,15 @@ public static class Tiny
         }
     }
 
-    /// <summary>The host's mount table without the per-line mount ids, which a container run does not change.</summary>
-    public static string HostMounts() => File.ReadAllText("/proc/self/mountinfo");
+    /// <summary>The host's mounts where a container run could leave one: on the temporary directory (test
+    /// rootfs, bundles, volumes), under /run/tiny, or anything naming tiny. Other mounts are the host's
+    /// own business (podman's first run, for one, mounts /run/netns while other tests run).</summary>
+    public static string HostMounts() => string.Join('\n', File.ReadLines("/proc/self/mountinfo").Where(line =>
+    {
+        var fields = line.Split(' ');
+        return fields[4].StartsWith(Path.GetTempPath().TrimEnd('/'), StringComparison.Ordinal)
+            || fields[4].StartsWith("/run/tiny", StringComparison.Ordinal) || line.Contains("tiny", StringComparison.Ordinal);
+    }));
 
     static string FindRepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string source = "")
     {
