@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need, publishes artifacts/tiny, runs every test (unit and, as root,
+# Installs what the tests need (busybox-static, runc, podman, containerd and the tools the tests call), publishes artifacts/tiny, runs every test (unit and, as root,
 # integration) and ends with "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 missing=()
 ldd /bin/busybox >/dev/null 2>&1 || [ ! -e /bin/busybox ] && missing+=(busybox-static)
 /usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1 || missing+=(python3-seccomp)
-for tool in nft:nftables ip:iproute2 ping:iputils-ping nsenter:util-linux setpriv:util-linux pkill:procps; do
+for tool in nft:nftables ip:iproute2 ping:iputils-ping nsenter:util-linux setpriv:util-linux pkill:procps \
+    runc:runc podman:podman ctr:containerd start-stop-daemon:dpkg systemd-notify:systemd newuidmap:uidmap; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
