@@ -10,9 +10,11 @@ namespace Tiny;
 
 /// <summary>
 /// tiny run -d: tiny starts itself again (/proc/self/exe) in a session of its own as the container's monitor, with
-/// stdin /dev/null, stdout and stderr the --log-file (or /dev/null) and fd 3 a pipe back. The monitor runs the
-/// container as tiny run does in the foreground and writes one line on that pipe: "0" once the command runs, or the
-/// exit code and the one-line error. Then the first tiny prints the name and returns.
+/// stdin /dev/null, stdout and stderr the --log-file (or /dev/null) and fd 3 a socket to the first tiny. The monitor
+/// waits for one byte on it (sent once the first tiny has told systemd the monitor's pid, which must reach systemd
+/// before anything the container sends), runs the container as tiny run does in the foreground and writes one line
+/// back: "0" once the command runs, or the exit code and the one-line error. Then the first tiny prints the name and
+/// returns.
 /// </summary>
 internal static class DetachedRun
 {
@@ -25,7 +27,9 @@ internal static class DetachedRun
         var value = Environment.GetEnvironmentVariable(ChannelVariable);
         if (value is null) return null;
         Environment.SetEnvironmentVariable(ChannelVariable, null);
-        return int.Parse(value, CultureInfo.InvariantCulture);
+        var channel = int.Parse(value, CultureInfo.InvariantCulture);
+        FileDescriptor.ReadFully(channel, stackalloc byte[1]);
+        return channel;
     }
 
     /// <summary>In the monitor, once the command runs: the first tiny may return.</summary>
@@ -44,7 +48,7 @@ internal static class DetachedRun
             throw new ContainerError($"--pid-file {pidFile}: directory {dir} does not exist");
         var output = OpenOrFail(logFile ?? "/dev/null", FileDescriptor.O_WRONLY | FileDescriptor.O_CREAT | FileDescriptor.O_APPEND, "--log-file");
         var input = FileDescriptor.Open("/dev/null", FileDescriptor.O_RDONLY);
-        var (reportRead, reportWrite) = FileDescriptor.CreatePipe();
+        var (reportRead, reportWrite) = UnixSocket.CreatePair();
         int monitor;
         try
         {
@@ -56,6 +60,7 @@ internal static class DetachedRun
             monitor = Spawn.Detached("/proc/self/exe", argv, env, [input, output, output, reportWrite]);
             // Before the container can send READY=1 through the monitor: systemd takes only the main pid's messages.
             if (spec.NotifySocket is { } notifySocket) NotifyRelay.SendOnce(notifySocket, $"MAINPID={monitor}", log);
+            FileDescriptor.TryWriteAll(reportRead, "g"u8);
         }
         finally
         {
