@@ -25,6 +25,8 @@ internal sealed class OciCommands
         new("exec", ["--detach", "-d", "--tty", "-t", "-h", "--help"], [["-e", "--env"], ["-c", "--cap"]], HasCommandOperand: true),
         new("kill", ["--all", "-a", "-h", "--help"], [], HasCommandOperand: false),
         new("list", ["--quiet", "-q", "-h", "--help"], [], HasCommandOperand: false),
+        new("pause", ["-h", "--help"], [], HasCommandOperand: false),
+        new("resume", ["-h", "--help"], [], HasCommandOperand: false),
         new("spec", ["--rootless", "-h", "--help"], [], HasCommandOperand: false),
         new("start", ["-h", "--help"], [], HasCommandOperand: false),
         new("state", ["-h", "--help"], [], HasCommandOperand: false),
@@ -59,6 +61,22 @@ internal sealed class OciCommands
     public int Features()
     {
         Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(), FeaturesJsonContext.Default.OciFeatures));
+        return 0;
+    }
+
+    /// <summary>Freeze every process of a running container.</summary>
+    /// <param name="id">The container id.</param>
+    public int Pause([Argument] string id)
+    {
+        Runtime.Pause(id);
+        return 0;
+    }
+
+    /// <summary>Thaw a paused container.</summary>
+    /// <param name="id">The container id.</param>
+    public int Resume([Argument] string id)
+    {
+        Runtime.Resume(id);
         return 0;
     }
 

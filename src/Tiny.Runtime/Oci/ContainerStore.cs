@@ -3,10 +3,11 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Tiny.Interop;
+using Tiny.Runtime.Cgroups;
 
 namespace Tiny.Runtime.Oci;
 
-public enum ContainerStatus { Created, Running, Stopped }
+public enum ContainerStatus { Created, Running, Paused, Stopped }
 
 /// <summary>What tiny keeps about one container in ROOT/ID/state.json.</summary>
 public sealed class ContainerRecord
@@ -35,6 +36,8 @@ public sealed class ContainerRecord
     /// <summary>The command's exit code, recorded by the monitor once it has reaped the container.</summary>
     public int? ExitCode { get; set; }
     public DateTimeOffset? Finished { get; set; }
+    /// <summary>The v1 freezer directory `pause` made, to thaw and remove later.</summary>
+    public string? FreezerDirectory { get; set; }
 }
 
 /// <summary>The state a client reads (runtime spec "State", with runc's extra fields rootfs, created and owner).</summary>
@@ -209,11 +212,15 @@ public sealed partial class ContainerStore(string root)
             ? Directory.EnumerateDirectories(Root).Select(Path.GetFileName).Where(id => File.Exists(Path.Combine(Root, id!, StateFile))).Order()!
             : [];
 
-    /// <summary>created while the init waits on the exec FIFO, running while it lives, stopped once it has exited.</summary>
+    /// <summary>created while the init waits on the exec FIFO, running while it lives (paused while frozen), stopped
+    /// once it has exited.</summary>
     public ContainerStatus StatusOf(ContainerRecord record)
     {
         if (!IsAlive(record.Pid, record.PidStartTime)) return ContainerStatus.Stopped;
-        return File.Exists(ExecFifoOf(record.Id)) ? ContainerStatus.Created : ContainerStatus.Running;
+        if (File.Exists(ExecFifoOf(record.Id))) return ContainerStatus.Created;
+        return new Freezer(KernelCgroupFileSystem.Instance).IsFrozen(record.CgroupDirectories, record.FreezerDirectory)
+            ? ContainerStatus.Paused
+            : ContainerStatus.Running;
     }
 
     public OciState StateOf(ContainerRecord record)

@@ -24,6 +24,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     ];
 
     readonly ContainerStore _store = new(options.Root);
+    readonly Freezer _freezer = new(KernelCgroupFileSystem.Instance);
 
     public ContainerStore Store => _store;
 
@@ -130,6 +131,35 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
     }
 
+    /// <summary>runc pause: freezes every process of a running container.</summary>
+    public void Pause(string id)
+    {
+        var (held, record) = _store.Open(id);
+        using (held)
+        {
+            var status = _store.StatusOf(record);
+            if (status != ContainerStatus.Running) throw new ContainerError($"container \"{id}\" not running");
+            if (record.FreezerDirectory is null
+                && _freezer.PrepareV1(record.CgroupDirectories, FileDescriptor.ReadAllText("/proc/self/cgroup")) is { } freezer)
+            {
+                record.FreezerDirectory = freezer;
+                _store.Save(record);
+            }
+            _freezer.Freeze(record.CgroupDirectories, record.FreezerDirectory, ProcessesOf(record));
+        }
+    }
+
+    /// <summary>runc resume: thaws a paused container.</summary>
+    public void Resume(string id)
+    {
+        var (held, record) = _store.Open(id);
+        using (held)
+        {
+            if (_store.StatusOf(record) != ContainerStatus.Paused) throw new ContainerError($"container \"{id}\" not paused");
+            _freezer.Thaw(record.CgroupDirectories, record.FreezerDirectory);
+        }
+    }
+
     /// <summary>Removes a stopped or created container (runc kills a created one); <paramref name="force"/> kills a running one first.</summary>
     public void Delete(string id, bool force)
     {
@@ -140,7 +170,8 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             if (status == ContainerStatus.Running && !force)
                 throw new ContainerError($"cannot delete container \"{id}\" that is not stopped: running");
             if (status != ContainerStatus.Stopped || ProcessesOf(record).Any()) KillAndWait(record);
-            ContainerCgroup.Remove(record.CgroupDirectories, KernelCgroupFileSystem.Instance, log);
+            ContainerCgroup.Remove([.. record.CgroupDirectories, .. record.FreezerDirectory is { } freezer ? [freezer] : Array.Empty<string>()],
+                KernelCgroupFileSystem.Instance, log);
             _store.Remove(id);
         }
     }
@@ -321,6 +352,8 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
 
     void KillAndWait(ContainerRecord record)
     {
+        // Frozen tasks act on SIGKILL only once thawed (cgroup-v1 freezer).
+        if (_freezer.IsFrozen(record.CgroupDirectories, record.FreezerDirectory)) _freezer.Thaw(record.CgroupDirectories, record.FreezerDirectory);
         foreach (var pid in ProcessesOf(record).Append(record.Pid).Distinct()) Process.Kill(pid, Process.SIGKILL);
         var deadline = Stopwatch.StartNew();
         while (_store.StatusOf(record) != ContainerStatus.Stopped || ProcessesOf(record).Any())
