@@ -26,6 +26,7 @@ internal sealed class OciCommands
         new("kill", ["--all", "-a", "-h", "--help"], [], HasCommandOperand: false),
         new("list", ["--quiet", "-q", "-h", "--help"], [], HasCommandOperand: false),
         new("pause", ["-h", "--help"], [], HasCommandOperand: false),
+        new("update", ["-h", "--help"], [], HasCommandOperand: false),
         new("resume", ["-h", "--help"], [], HasCommandOperand: false),
         new("spec", ["--rootless", "-h", "--help"], [], HasCommandOperand: false),
         new("start", ["-h", "--help"], [], HasCommandOperand: false),
@@ -62,6 +63,44 @@ internal sealed class OciCommands
     {
         Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(), FeaturesJsonContext.Default.OciFeatures));
         return 0;
+    }
+
+    /// <summary>Change a container's memory, cpu and pids limits.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="resources">-r, A JSON file of linux.resources (memory, cpu, pids), or - for stdin.</param>
+    /// <param name="memory">Memory limit in bytes (suffixes k, m, g).</param>
+    /// <param name="memorySwap">Memory plus swap limit in bytes, -1 for unlimited.</param>
+    /// <param name="cpuPeriod">CFS period in microseconds.</param>
+    /// <param name="cpuQuota">CFS quota in microseconds per period.</param>
+    /// <param name="cpuShare">CPU shares (relative weight).</param>
+    /// <param name="pidsLimit">Maximum number of processes.</param>
+    public int Update([Argument] string id, string? resources = null, string? memory = null, string? memorySwap = null,
+        long? cpuPeriod = null, long? cpuQuota = null, long? cpuShare = null, long? pidsLimit = null)
+    {
+        var config = resources is null ? new OciResources() : ReadResources(resources);
+        config.Memory ??= new OciMemory();
+        config.Cpu ??= new OciCpu();
+        if (memory is not null) config.Memory.Limit = Size.Parse(memory, "--memory");
+        if (memorySwap is not null) config.Memory.Swap = memorySwap == "-1" ? -1 : Size.Parse(memorySwap, "--memory-swap");
+        if (cpuPeriod is not null) config.Cpu.Period = (ulong)cpuPeriod.Value;
+        if (cpuQuota is not null) config.Cpu.Quota = cpuQuota;
+        if (cpuShare is not null) config.Cpu.Shares = (ulong)cpuShare.Value;
+        if (pidsLimit is not null) config.Pids = new OciPids { Limit = pidsLimit };
+        Runtime.Update(id, OciConversion.Limits(config) with { DeviceRules = null });
+        return 0;
+    }
+
+    static OciResources ReadResources(string path)
+    {
+        try
+        {
+            var json = path == "-" ? Console.In.ReadToEnd() : File.ReadAllText(path);
+            return JsonSerializer.Deserialize(json, OciJsonContext.Default.OciResources) ?? new OciResources();
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        {
+            throw new ContainerError($"--resources {path}: {e.Message}");
+        }
     }
 
     /// <summary>Freeze every process of a running container.</summary>

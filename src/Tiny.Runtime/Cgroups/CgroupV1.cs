@@ -29,9 +29,20 @@ public sealed class CgroupV1 : ContainerCgroup
     // that thread moves the process.
     protected override string MembershipFile => "tasks";
 
+    /// <summary>A container's existing v1 cgroup, from its directories (/sys/fs/cgroup/CONTROLLER/...).</summary>
+    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, IEnumerable<string> directories) : base(fs, log)
+    {
+        foreach (var dir in directories) _dirs[dir[(mountRoot.Length + 1)..].Split('/')[0]] = dir;
+    }
+
     public override void Create(ResourceLimits limits)
     {
         foreach (var dir in _dirs.Values) MakeDirectory(dir);
+        Apply(limits);
+    }
+
+    public override void Apply(ResourceLimits limits)
+    {
         // Rules in order: "a" on devices.deny denies all and empties the list, a later allow adds an exception.
         foreach (var rule in limits.DeviceRules ?? [])
             Write(_dirs["devices"], rule.Allow ? "devices.allow" : "devices.deny", rule.V1Line);

@@ -17,6 +17,11 @@ public sealed class CgroupV2(ICgroupFileSystem fs, ILogger log, string parentDir
             throw new ContainerError("linux.resources.devices: on cgroup v2 device rules need a BPF device program, which tiny does not load");
         EnableControllers(limits);
         MakeDirectory(_dir);
+        Apply(limits);
+    }
+
+    public override void Apply(ResourceLimits limits)
+    {
         if (limits.MemoryBytes is { } memory) Write(_dir, "memory.max", memory.ToString());
         // v2 counts swap alone (runc's ConvertMemorySwapToCgroupV2Value).
         if (limits.MemorySwapBytes is { } swap)

@@ -41,6 +41,20 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// <summary>Creates the directories and writes the limits.</summary>
     public abstract void Create(ResourceLimits limits);
 
+    /// <summary>Writes the limits that are set (`update` on a running container; the rest stay as they are).</summary>
+    public abstract void Apply(ResourceLimits limits);
+
+    /// <summary>A container's cgroup as it was created, from its recorded directories.</summary>
+    public static ContainerCgroup Existing(IReadOnlyList<string> directories, ILogger log, ICgroupFileSystem? fs = null,
+        string mountRoot = MountRoot)
+    {
+        fs ??= KernelCgroupFileSystem.Instance;
+        if (directories.Count == 0) throw new ContainerError("the container has no cgroup");
+        if (DetectLayout(mountRoot) != CgroupLayout.Unified) return new CgroupV1(fs, log, mountRoot, directories);
+        var dir = directories[0];
+        return new CgroupV2(fs, log, Path.GetDirectoryName(dir)!, Path.GetFileName(dir));
+    }
+
     /// <summary>The files a process writes "0" to in order to move itself in (the container's child does, while it
     /// still has a single thread).</summary>
     public IEnumerable<string> MembershipFiles => Directories.Select(dir => $"{dir}/{MembershipFile}");

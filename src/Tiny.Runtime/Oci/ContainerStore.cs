@@ -176,7 +176,8 @@ public sealed partial class ContainerStore(string root)
         return (held, record);
     }
 
-    static ContainerError NotFound(string id) => new($"container \"{id}\" does not exist");
+    // "container does not exist" and "container not running" are runc's words, which clients match.
+    static ContainerError NotFound(string id) => new($"container does not exist: {id}");
 
     public ContainerRecord? Load(string id)
     {

@@ -188,4 +188,5 @@ public sealed class OciPids
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = true)]
 [JsonSerializable(typeof(OciConfig))]
 [JsonSerializable(typeof(OciProcess))]
+[JsonSerializable(typeof(OciResources))]
 public sealed partial class OciJsonContext : JsonSerializerContext;

@@ -319,7 +319,8 @@ public static class OciConversion
         return path;
     }
 
-    static ResourceLimits Limits(OciResources? resources)
+    /// <summary>linux.resources as limits; a field tiny does not support is an error that names it.</summary>
+    public static ResourceLimits Limits(OciResources? resources)
     {
         if (resources is null) return ResourceLimits.None;
         Unsupported(resources.BlockIo, "linux.resources.blockIO");

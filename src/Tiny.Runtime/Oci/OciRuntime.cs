@@ -125,9 +125,20 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var (held, record) = _store.Open(id);
         using (held)
         {
-            if (_store.StatusOf(record) == ContainerStatus.Stopped) throw new ContainerError($"container \"{id}\" not running");
+            if (_store.StatusOf(record) == ContainerStatus.Stopped) throw new ContainerError($"container not running: {id}");
             foreach (var pid in all ? ProcessesOf(record).Append(record.Pid).Distinct() : [record.Pid])
                 Process.Kill(pid, signal);
+        }
+    }
+
+    /// <summary>runc update: new memory, cpu and pids limits for a created, running or paused container.</summary>
+    public void Update(string id, ResourceLimits limits)
+    {
+        var (held, record) = _store.Open(id);
+        using (held)
+        {
+            if (_store.StatusOf(record) == ContainerStatus.Stopped) throw new ContainerError($"container not running: {id}");
+            ContainerCgroup.Existing(record.CgroupDirectories, log).Apply(limits);
         }
     }
 
@@ -138,7 +149,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         using (held)
         {
             var status = _store.StatusOf(record);
-            if (status != ContainerStatus.Running) throw new ContainerError($"container \"{id}\" not running");
+            if (status != ContainerStatus.Running) throw new ContainerError($"container not running: {id}");
             if (record.FreezerDirectory is null
                 && _freezer.PrepareV1(record.CgroupDirectories, FileDescriptor.ReadAllText("/proc/self/cgroup")) is { } freezer)
             {
@@ -155,7 +166,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var (held, record) = _store.Open(id);
         using (held)
         {
-            if (_store.StatusOf(record) != ContainerStatus.Paused) throw new ContainerError($"container \"{id}\" not paused");
+            if (_store.StatusOf(record) != ContainerStatus.Paused) throw new ContainerError($"container not paused: {id}");
             _freezer.Thaw(record.CgroupDirectories, record.FreezerDirectory);
         }
     }
@@ -229,7 +240,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         OciContainer container;
         using (held)
         {
-            if (_store.StatusOf(record) != ContainerStatus.Running) throw new ContainerError($"container \"{id}\" not running");
+            if (_store.StatusOf(record) != ContainerStatus.Running) throw new ContainerError($"container not running: {id}");
             var config = OciConversion.Load(record.Bundle);
             config.Process = ExecProcess(request, config.Process ?? new OciProcess());
             container = OciConversion.ToContainer(config, record.Bundle, id, LsmEnabled);

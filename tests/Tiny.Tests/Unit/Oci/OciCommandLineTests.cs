@@ -108,7 +108,7 @@ public class OciCommandLineTests
             await Assert.That(Directory.GetFiles(store.DirectoryOf("c1")).Select(f => Path.GetFileName(f)).Order())
                 .IsEquivalentTo(["exec.fifo", "lock", "state.json"], CollectionOrdering.Matching);
             store.Remove("c1");
-            await Assert.That(Assert.Throws<ContainerError>(() => store.Open("c1")).Message).IsEqualTo("container \"c1\" does not exist");
+            await Assert.That(Assert.Throws<ContainerError>(() => store.Open("c1")).Message).IsEqualTo("container does not exist: c1");
         }
         finally
         {
