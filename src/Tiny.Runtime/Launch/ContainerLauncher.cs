@@ -41,8 +41,7 @@ public sealed class ContainerLauncher(ILogger log)
             : null;
         if (network is not null) Timing?.Mark("network prepare");
         using var terminal = _terminal = spec.Tty && consoleSocket < 0 ? new TerminalSession(spec.Interactive) : null;
-        using var userNamespace = spec.UserNamespace is { } requested ? new UserNamespaceSession(requested, spec.Id, spec.Rootfs!) : null;
-        if (userNamespace is not null) spec = spec with { UserNamespace = userNamespace.Maps };
+        using var userNamespace = OpenUserNamespace(ref spec);
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         try
         {
@@ -90,7 +89,8 @@ public sealed class ContainerLauncher(ILogger log)
     public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1)
     {
         RequireRoot();
-        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace: null, consoleSocket, cloned);
+        using var userNamespace = OpenUserNamespace(ref spec);
+        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace, consoleSocket, cloned);
     }
 
     /// <summary>
@@ -173,6 +173,15 @@ public sealed class ContainerLauncher(ILogger log)
             foreach (var registration in registrations) registration.Dispose();
             foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite, pidRead, pidWrite }) FileDescriptor.Close(fd);
         }
+    }
+
+    /// <summary>The parent's side of the spec's user namespace, if it has one; the spec then carries the maps it gets.</summary>
+    static UserNamespaceSession? OpenUserNamespace(ref RunSpec spec)
+    {
+        if (spec.UserNamespace is not { } requested) return null;
+        var session = new UserNamespaceSession(requested, spec.Id, spec.IdMappedRootfs ? spec.Rootfs : null);
+        spec = spec with { UserNamespace = session.Maps };
+        return session;
     }
 
     internal static void RequireRoot()

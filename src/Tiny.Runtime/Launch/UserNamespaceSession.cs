@@ -13,7 +13,7 @@ namespace Tiny.Runtime.Launch;
 /// </summary>
 internal sealed class UserNamespaceSession : IDisposable
 {
-    readonly string rootfs;
+    readonly string? rootfs;
     readonly IdRangeLease? lease;
     readonly int parentSocket;
     int childSocket;
@@ -22,10 +22,11 @@ internal sealed class UserNamespaceSession : IDisposable
     public UserNamespace Maps { get; }
     public int ChildSocket => childSocket;
 
-    public UserNamespaceSession(UserNamespace requested, string containerId, string rootfs)
+    /// <param name="rootfs">The rootfs to id-map and send to the child, or null to leave it as it is (the child binds it).</param>
+    public UserNamespaceSession(UserNamespace requested, string containerId, string? rootfs)
     {
         this.rootfs = rootfs;
-        (parentSocket, childSocket) = UnixSocket.CreatePair();
+        (parentSocket, childSocket) = rootfs is null ? (-1, -1) : UnixSocket.CreatePair();
         try
         {
             lease = requested.IsAuto ? IdRangeLease.Acquire(containerId) : null;
@@ -57,6 +58,7 @@ internal sealed class UserNamespaceSession : IDisposable
         if (Network.LeaseOwner.Of(pid) is { } init) lease?.KeptBy(init);
         WriteMap($"/proc/{pid}/uid_map", Maps.UidMap);
         WriteMap($"/proc/{pid}/gid_map", Maps.GidMap);
+        if (rootfs is null) return;
         var userNamespace = FileDescriptor.Open($"/proc/{pid}/ns/user", FileDescriptor.O_RDONLY);
         var tree = -1;
         try

@@ -41,12 +41,13 @@ public static class RootfsSetup
     /// <param name="devices">Device nodes to create in /dev; one at the path of a standard node replaces it.</param>
     /// <param name="standardMounts">Flags and data for /proc, /sys and /dev's mounts instead of tiny's own.</param>
     /// <param name="userNamespace">The container's user namespace (its maps written), or null.</param>
-    /// <param name="rootfsSocket">With a user namespace: where the parent sends the id-mapped rootfs.</param>
+    /// <param name="rootfsSocket">Where the parent sends the id-mapped rootfs; -1 binds the rootfs as it is.</param>
+    /// <param name="ownNetwork">Whether the container has a network namespace of its own.</param>
     public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts,
         ulong rootPropagation = MS_REC | MS_PRIVATE, IReadOnlyList<string>? maskedPaths = null,
         IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null,
         Spec.UserNamespace? userNamespace = null, int rootfsSocket = -1, IReadOnlyList<DeviceNode>? devices = null,
-        IReadOnlyList<StandardMount>? standardMounts = null)
+        IReadOnlyList<StandardMount>? standardMounts = null, bool ownNetwork = true)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
         var root = rootfs ?? HostRootMountPoint;
@@ -66,7 +67,7 @@ public static class RootfsSetup
         }
         else
         {
-            yield return userNamespace is null
+            yield return rootfsSocket < 0
                 ? new MountStep(rootfs, rootfs, null, MS_BIND | MS_REC)
                 : new MountReceivedTree(rootfsSocket, rootfs);
         }
@@ -74,7 +75,14 @@ public static class RootfsSetup
         foreach (var dir in new[] { "/proc", "/sys", "/dev" })
             yield return new MakeDirectory(root + dir, 0x1ed);
         yield return Standard("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
-        yield return Standard("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        // sysfs may only be mounted by the user namespace that owns the network namespace (sysfs_mount() checks
+        // net_ns); in a user namespace with the host's network, the host's /sys is bound instead, as runc does.
+        if (userNamespace is not null && !ownNetwork)
+        {
+            yield return new MountStep("/sys", root + "/sys", null, MS_BIND | MS_REC);
+            yield return new MountStep(null, root + "/sys", null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        }
+        else yield return Standard("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         foreach (var step in DevSteps(root, userNamespace, Standard, devices ?? [])) yield return step;
         foreach (var request in requests)
             yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);

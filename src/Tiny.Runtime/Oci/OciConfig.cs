@@ -88,11 +88,21 @@ public sealed class OciMount
     public JsonElement? GidMappings { get; set; }
 }
 
+/// <summary>One line of linux.uidMappings or gidMappings.</summary>
+public sealed class OciIdMapping
+{
+    [JsonPropertyName("containerID")]
+    public uint ContainerId { get; set; }
+    [JsonPropertyName("hostID")]
+    public uint HostId { get; set; }
+    public uint Size { get; set; }
+}
+
 public sealed class OciLinux
 {
     public OciNamespace[]? Namespaces { get; set; }
-    public JsonElement? UidMappings { get; set; }
-    public JsonElement? GidMappings { get; set; }
+    public OciIdMapping[]? UidMappings { get; set; }
+    public OciIdMapping[]? GidMappings { get; set; }
     public JsonElement? TimeOffsets { get; set; }
     public OciDevice[]? Devices { get; set; }
     public JsonElement? NetDevices { get; set; }

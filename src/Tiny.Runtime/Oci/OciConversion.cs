@@ -33,6 +33,7 @@ public static class OciConversion
     [
         ("pid", Namespace.CLONE_NEWPID), ("network", Namespace.CLONE_NEWNET), ("mount", Namespace.CLONE_NEWNS),
         ("ipc", Namespace.CLONE_NEWIPC), ("uts", Namespace.CLONE_NEWUTS), ("cgroup", Namespace.CLONE_NEWCGROUP),
+        ("user", Namespace.CLONE_NEWUSER),
     ];
 
     /// <summary>Sysctls that belong to the IPC namespace (ipc_namespaces(7)), as runc's validator lists them.</summary>
@@ -85,8 +86,6 @@ public static class OciConversion
         if (config.Domainname is { Length: > 0 } && !Has(Namespace.CLONE_NEWUTS))
             throw Error("domainname", "needs a uts namespace of the container's own");
 
-        Unsupported(linux.UidMappings, "linux.uidMappings");
-        Unsupported(linux.GidMappings, "linux.gidMappings");
         Unsupported(linux.TimeOffsets, "linux.timeOffsets");
         Unsupported(linux.NetDevices, "linux.netDevices");
         Unsupported(linux.Personality, "linux.personality");
@@ -106,6 +105,7 @@ public static class OciConversion
         capabilities = capabilities with { Ambient = ambient };
         var user = User(process);
         var mounts = OciMounts.Convert(config.Mounts ?? [], bundle);
+        var userNamespace = UserNamespaceOf(linux, IsNew(Namespace.CLONE_NEWUSER), user);
         var spec = new RunSpec
         {
             Id = id,
@@ -142,6 +142,7 @@ public static class OciConversion
             SeccompFlags = seccomp is null ? 0 : (uint)seccomp.Flags,
             Tty = process.Terminal,
             Interactive = process.Terminal,
+            UserNamespace = userNamespace,
         };
         return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped);
     }
@@ -170,12 +171,13 @@ public static class OciConversion
         foreach (var ns in namespaces)
         {
             var field = $"linux.namespaces \"{ns.Type}\"";
-            if (ns.Type is "user" or "time") throw Error(field, "is not supported by tiny");
+            if (ns.Type is "time") throw Error(field, "is not supported by tiny");
             var known = NamespaceTypes.FirstOrDefault(t => t.Name == ns.Type);
             if (known.Name is null) throw Error(field, "is not a namespace type");
             if (result.Any(r => r.Type == known.Flag)) throw Error(field, "is listed twice");
             var path = string.IsNullOrEmpty(ns.Path) ? null : ns.Path;
-            if (path is not null && known.Flag == Namespace.CLONE_NEWPID) throw Error($"{field} path", "(joining a pid namespace) is not supported by tiny");
+            if (path is not null && known.Flag is Namespace.CLONE_NEWPID or Namespace.CLONE_NEWUSER)
+                throw Error($"{field} path", $"(joining a {ns.Type} namespace) is not supported by tiny");
             if (path is not null && !File.Exists(path)) throw Error($"{field} path", $"{path}: no such file");
             result.Add(new NamespaceRequest(known.Flag, path));
         }
@@ -210,6 +212,32 @@ public static class OciConversion
         [Namespace.CLONE_NEWNS] = "mnt", [Namespace.CLONE_NEWUTS] = "uts", [Namespace.CLONE_NEWIPC] = "ipc",
         [Namespace.CLONE_NEWPID] = "pid", [Namespace.CLONE_NEWNET] = "net", [Namespace.CLONE_NEWCGROUP] = "cgroup",
     };
+
+    /// <summary>A new user namespace and its maps go together (runc's validator); the process's IDs must be mapped.
+    /// The rootfs is used as it is, as runc does: a bundle for a user namespace comes with its files owned by the mapped IDs.</summary>
+    static UserNamespace? UserNamespaceOf(OciLinux linux, bool newUserNamespace, OciUser user)
+    {
+        var uids = (linux.UidMappings ?? []).Select(m => new IdMapping(m.ContainerId, m.HostId, m.Size)).ToArray();
+        var gids = (linux.GidMappings ?? []).Select(m => new IdMapping(m.ContainerId, m.HostId, m.Size)).ToArray();
+        if (!newUserNamespace)
+        {
+            if (uids.Length > 0 || gids.Length > 0) throw Error("linux.uidMappings", "needs a new user namespace in linux.namespaces");
+            return null;
+        }
+        if (uids.Length == 0) throw Error("linux.uidMappings", "is required with a user namespace");
+        if (gids.Length == 0) throw Error("linux.gidMappings", "is required with a user namespace");
+        try
+        {
+            var maps = new UserNamespace(UserNamespace.CheckedMap(uids, "linux.uidMappings"), UserNamespace.CheckedMap(gids, "linux.gidMappings"));
+            if (!UserNamespace.Maps(maps.UidMap, user.Uid)) throw Error("process.user.uid", $"{user.Uid} is not mapped by linux.uidMappings");
+            if (!UserNamespace.Maps(maps.GidMap, user.Gid)) throw Error("process.user.gid", $"{user.Gid} is not mapped by linux.gidMappings");
+            return maps;
+        }
+        catch (ContainerError e) when (!e.Message.StartsWith(ConfigFile, StringComparison.Ordinal))
+        {
+            throw new ContainerError($"{ConfigFile}: {e.Message}");
+        }
+    }
 
     static string Rootfs(OciRoot? root, string bundle)
     {

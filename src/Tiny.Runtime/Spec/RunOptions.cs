@@ -83,6 +83,7 @@ public sealed partial record RunOptions
             Tty = Tty,
             Interactive = Interactive,
             UserNamespace = userNamespace,
+            IdMappedRootfs = userNamespace is not null,
             NotifySocket = hostEnv("NOTIFY_SOCKET") is { Length: > 0 } notify ? notify : null,
         };
     }

@@ -73,6 +73,9 @@ public sealed record RunSpec
     public IReadOnlyList<Mounts.StandardMount> StandardMounts { get; init; } = [];
     /// <summary>The flags of a read-only view of the container's own cgroups at /sys/fs/cgroup (an OCI "cgroup" mount), null for none.</summary>
     public ulong? CgroupMountFlags { get; init; }
+    /// <summary>In a user namespace: the parent id-maps the rootfs so that files of host root look the container
+    /// root's (tiny run as root); otherwise the rootfs is bound as it is (OCI bundles, as runc; rootless).</summary>
+    public bool IdMappedRootfs { get; init; }
 
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";

@@ -10,8 +10,7 @@ public readonly record struct IdMapping(uint ContainerId, uint HostId, uint Coun
 
     public override string ToString() => $"{ContainerId}:{HostId}:{Count}";
 
-    /// <summary>"C:H:N" as --uidmap and --gidmap take it, checked as the kernel checks a map line: N at least 1,
-    /// and neither range may reach 4294967295, which is no ID ((uid_t)-1; map_write() in kernel/user_namespace.c).</summary>
+    /// <summary>"C:H:N" as --uidmap and --gidmap take it; <see cref="UserNamespace.CheckedMap"/> checks the ranges.</summary>
     public static IdMapping Parse(string text, string option)
     {
         var parts = text.Split(':');
@@ -19,9 +18,6 @@ public readonly record struct IdMapping(uint ContainerId, uint HostId, uint Coun
             throw new ContainerError($"invalid {option} \"{text}\": expected CONTAINER_ID:HOST_ID:COUNT");
         var mapping = new IdMapping(uint.Parse(parts[0], CultureInfo.InvariantCulture), uint.Parse(parts[1], CultureInfo.InvariantCulture),
             uint.Parse(parts[2], CultureInfo.InvariantCulture));
-        if (mapping.Count == 0) throw new ContainerError($"invalid {option} \"{text}\": the count must be at least 1");
-        if ((ulong)mapping.ContainerId + mapping.Count > uint.MaxValue || (ulong)mapping.HostId + mapping.Count > uint.MaxValue)
-            throw new ContainerError($"invalid {option} \"{text}\": IDs go up to 4294967294");
         return mapping;
     }
 }
@@ -90,11 +86,20 @@ public sealed record UserNamespace(IReadOnlyList<IdMapping> UidMap, IReadOnlyLis
         return this;
     }
 
-    static IReadOnlyList<IdMapping> ParseMap(IReadOnlyList<string> lines, string option)
+    static IReadOnlyList<IdMapping> ParseMap(IReadOnlyList<string> lines, string option) =>
+        CheckedMap(lines.Select(line => IdMapping.Parse(line, option)).ToArray(), option);
+
+    /// <summary>A map as the kernel takes it: at most <see cref="MaxLines"/> lines, each of at least one ID with neither
+    /// range reaching 4294967295, which is no ID ((uid_t)-1; map_write() in kernel/user_namespace.c), no range
+    /// overlapping another on either side; and mapping container ID 0, which tiny sets the container up as.</summary>
+    public static IReadOnlyList<IdMapping> CheckedMap(IReadOnlyList<IdMapping> map, string option)
     {
-        if (lines.Count > MaxLines) throw new ContainerError($"too many {option} ranges: {lines.Count} (the kernel takes at most {MaxLines})");
-        var map = lines.Select(line => IdMapping.Parse(line, option)).ToArray();
-        for (var i = 0; i < map.Length; i++)
+        if (map.Count > MaxLines) throw new ContainerError($"too many {option} ranges: {map.Count} (the kernel takes at most {MaxLines})");
+        for (var i = 0; i < map.Count; i++)
+        {
+            if (map[i].Count == 0) throw new ContainerError($"invalid {option} \"{map[i]}\": the count must be at least 1");
+            if ((ulong)map[i].ContainerId + map[i].Count > uint.MaxValue || (ulong)map[i].HostId + map[i].Count > uint.MaxValue)
+                throw new ContainerError($"invalid {option} \"{map[i]}\": IDs go up to 4294967294");
             for (var j = 0; j < i; j++)
             {
                 if (Overlap(map[i].ContainerId, map[j].ContainerId, map[i].Count, map[j].Count))
@@ -102,6 +107,7 @@ public sealed record UserNamespace(IReadOnlyList<IdMapping> UidMap, IReadOnlyLis
                 if (Overlap(map[i].HostId, map[j].HostId, map[i].Count, map[j].Count))
                     throw new ContainerError($"invalid {option} \"{map[i]}\": its host IDs overlap those of \"{map[j]}\"");
             }
+        }
         if (!Maps(map, 0)) throw new ContainerError($"{option} must map container ID 0 (tiny sets the container up as its root)");
         return map;
     }

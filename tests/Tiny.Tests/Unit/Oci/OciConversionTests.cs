@@ -124,7 +124,7 @@ public class OciConversionTests
 
     [Test]
     [Arguments("hooks", """{"prestart": [{"path": "/bin/true"}]}""", "config.json: hooks is not supported by tiny")]
-    [Arguments("linux.uidMappings", """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: linux.uidMappings is not supported by tiny")]
+    [Arguments("linux.uidMappings", """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: linux.uidMappings needs a new user namespace in linux.namespaces")]
     [Arguments("linux.devices", """[{"path": "/etc/fuse", "type": "c", "major": 10, "minor": 229}]""", "config.json: linux.devices[0].path \"/etc/fuse\" must be a path under /dev in tiny")]
     [Arguments("linux.devices", """[{"path": "/dev/pts/9", "type": "c", "major": 136, "minor": 9}]""", "config.json: linux.devices[0].path \"/dev/pts/9\" is one of the mounts or links tiny makes in /dev")]
     [Arguments("linux.devices", """[{"path": "/dev/x", "type": "s", "major": 1, "minor": 1}]""", "config.json: linux.devices[0].type \"s\" is not c, u, b or p")]
@@ -191,13 +191,53 @@ public class OciConversionTests
             .IsEqualTo("config.json: process.rlimits \"RLIMIT_NOPE\" is not an rlimit type");
         await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "pid"}]""")))
             .Contains("must include a mount namespace");
-        await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}, {"type": "user"}]""")))
-            .IsEqualTo("config.json: linux.namespaces \"user\" is not supported by tiny");
+        await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}, {"type": "time"}]""")))
+            .IsEqualTo("config.json: linux.namespaces \"time\" is not supported by tiny");
         await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}, {"type": "mount"}]""")))
             .Contains("is listed twice");
         await Assert.That(await Refusal(c => c["root"]!["path"] = "missing")).Contains("root.path");
         await Assert.That(await Refusal(c => c["linux"]!["namespaces"] = JsonNode.Parse("""[{"type": "mount"}]""")))
             .IsEqualTo("config.json: hostname needs a uts namespace of the container's own");
+    }
+
+    static void WithUserNamespace(JsonObject config, string uidMappings, string gidMappings)
+    {
+        config["linux"]!["namespaces"]!.AsArray().Add(JsonNode.Parse("""{"type": "user"}"""));
+        config["linux"]!["uidMappings"] = JsonNode.Parse(uidMappings);
+        config["linux"]!["gidMappings"] = JsonNode.Parse(gidMappings);
+    }
+
+    [Test]
+    public async Task A_user_namespace_with_its_mappings_runs_in_them_on_the_rootfs_as_it_is()
+    {
+        var spec = Convert(Config(c => WithUserNamespace(c, """[{"containerID": 0, "hostID": 3000000000, "size": 65536}]""",
+            """[{"containerID": 0, "hostID": 3000000000, "size": 1000}, {"containerID": 1000, "hostID": 100, "size": 1}]"""))).Spec;
+        await Assert.That(spec.UserNamespace).IsEqualTo(new UserNamespace([new(0, 3000000000, 65536)], [new(0, 3000000000, 1000), new(1000, 100, 1)]));
+        await Assert.That(spec.IdMappedRootfs).IsFalse();
+        await Assert.That(spec.Namespaces!.Any(n => n.Type == Namespace.CLONE_NEWUSER && n.Path is null)).IsTrue();
+        await Assert.That(Convert(Config()).Spec.UserNamespace).IsNull();
+    }
+
+    [Test]
+    [Arguments("""[]""", """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: linux.uidMappings is required with a user namespace")]
+    [Arguments("""[{"containerID": 0, "hostID": 1000, "size": 1}]""", """[]""", "config.json: linux.gidMappings is required with a user namespace")]
+    [Arguments("""[{"containerID": 0, "hostID": 1000, "size": 0}]""", """[{"containerID": 0, "hostID": 1000, "size": 1}]""",
+        "config.json: invalid linux.uidMappings \"0:1000:0\": the count must be at least 1")]
+    [Arguments("""[{"containerID": 0, "hostID": 1000, "size": 10}, {"containerID": 10, "hostID": 1005, "size": 10}]""",
+        """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: invalid linux.uidMappings \"10:1005:10\": its host IDs overlap those of \"0:1000:10\"")]
+    [Arguments("""[{"containerID": 0, "hostID": 1000, "size": 1}]""", """[{"containerID": 1, "hostID": 1000, "size": 1}]""",
+        "config.json: linux.gidMappings must map container ID 0 (tiny sets the container up as its root)")]
+    [Arguments("""[{"containerID": 0, "hostID": 1000, "size": 1}]""", """[{"containerID": 0, "hostID": 1000, "size": 1}]""",
+        "config.json: process.user.uid 1000 is not mapped by linux.uidMappings")]
+    public async Task Bad_user_namespace_mappings_name_the_field(string uidMappings, string gidMappings, string message)
+    {
+        await Assert.That(await Refusal(c =>
+        {
+            WithUserNamespace(c, uidMappings, gidMappings);
+            if (message.Contains("process.user")) c["process"]!["user"] = JsonNode.Parse("""{"uid": 1000, "gid": 0}""");
+        })).IsEqualTo(message);
+        await Assert.That(await Refusal(c => c["linux"]!["namespaces"]!.AsArray().Add(JsonNode.Parse("""{"type": "user", "path": "/proc/1/ns/user"}"""))))
+            .IsEqualTo("config.json: linux.namespaces \"user\" path (joining a user namespace) is not supported by tiny");
     }
 
     [Test]

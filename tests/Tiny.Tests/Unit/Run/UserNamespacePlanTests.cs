@@ -16,9 +16,12 @@ public class UserNamespacePlanTests
     static RunSpec Spec(UserNamespace? userns) => new()
     {
         Id = "c1", Hostname = "box", Rootfs = "/srv/rootfs", Command = ["sh"], Env = ["PATH=/bin"], UserNamespace = userns,
+        IdMappedRootfs = userns is not null,
     };
 
-    static ContainerPlan Build(UserNamespace? userns) => ContainerPlan.Build(Spec(userns), Channel, null, signalMask: 0, lastCap: 40, []);
+    static ContainerPlan Build(UserNamespace? userns) => BuildSpec(Spec(userns));
+
+    static ContainerPlan BuildSpec(RunSpec spec) => ContainerPlan.Build(spec, Channel, null, signalMask: 0, lastCap: 40, []);
 
     static int IndexOf(ContainerPlan plan, ChildStep step) => plan.Steps.ToList().IndexOf(step);
 
@@ -64,6 +67,28 @@ public class UserNamespacePlanTests
         await Assert.That(plan.Steps.OfType<MountStep>().Where(m => m.Target == "/srv/rootfs")).IsEmpty();
         await Assert.That(Build(null).Steps.OfType<MountReceivedTree>()).IsEmpty();
         await Assert.That(Build(null).Steps).Contains(new MountStep("/srv/rootfs", "/srv/rootfs", null, Mount.MS_BIND | Mount.MS_REC));
+    }
+
+    [Test]
+    public async Task Without_an_id_mapped_rootfs_the_child_binds_the_rootfs_as_it_is()
+    {
+        var plan = BuildSpec(Spec(Leased) with { IdMappedRootfs = false });
+        await Assert.That(plan.Steps.OfType<MountReceivedTree>()).IsEmpty();
+        await Assert.That(plan.Steps).Contains(new MountStep("/srv/rootfs", "/srv/rootfs", null, Mount.MS_BIND | Mount.MS_REC));
+        await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWUSER).IsEqualTo(Namespace.CLONE_NEWUSER);
+    }
+
+    [Test]
+    public async Task With_the_hosts_network_sysfs_cannot_be_mounted_and_the_hosts_sys_is_bound_read_only()
+    {
+        const ulong locked = Mount.MS_RDONLY | Mount.MS_NOSUID | Mount.MS_NODEV | Mount.MS_NOEXEC;
+        var hostNetwork = Spec(Leased) with { Network = NetworkMode.Host };
+        var sys = BuildSpec(hostNetwork).Steps.OfType<MountStep>().Where(m => m.Target == "/srv/rootfs/sys").ToArray();
+        await Assert.That(sys).IsEquivalentTo([new MountStep("/sys", "/srv/rootfs/sys", null, Mount.MS_BIND | Mount.MS_REC),
+            new MountStep(null, "/srv/rootfs/sys", null, Mount.MS_BIND | Mount.MS_REMOUNT | locked)], CollectionOrdering.Matching);
+        await Assert.That(Build(Leased).Steps.OfType<MountStep>().Single(m => m.Target == "/srv/rootfs/sys").FsType).IsEqualTo("sysfs");
+        await Assert.That(BuildSpec(Spec(null) with { Network = NetworkMode.Host }).Steps.OfType<MountStep>().Single(m => m.Target == "/srv/rootfs/sys").FsType)
+            .IsEqualTo("sysfs");
     }
 
     [Test]
