@@ -29,6 +29,14 @@ public static unsafe partial class FileSystem
     [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int ChmodRaw(string path, uint mode);
 
+    [LibraryImport("libc", EntryPoint = "faccessat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int FaccessatRaw(int dirFd, string path, int mode, int flags);
+
+    const int AT_FDCWD = -100, W_OK = 2, AT_EACCESS = 0x200;
+
+    /// <summary>Whether this process may write the file, checked with its effective IDs (faccessat(2) AT_EACCESS).</summary>
+    public static bool IsWritable(string path) => FaccessatRaw(AT_FDCWD, path, W_OK, AT_EACCESS) == 0;
+
     /// <summary>The file system's magic number (statfs(2) f_type), or null when the path is missing.</summary>
     public static long? FileSystemType(string path)
     {

@@ -17,6 +17,10 @@ public static unsafe partial class Process
     [SuppressGCTransition]
     public static partial uint GetEffectiveUserId();
 
+    [LibraryImport("libc", EntryPoint = "getegid")]
+    [SuppressGCTransition]
+    public static partial uint GetEffectiveGroupId();
+
     [LibraryImport("libc", EntryPoint = "getpid")]
     [SuppressGCTransition]
     public static partial int GetProcessId();

@@ -5,6 +5,7 @@ using Tiny.Runtime.Launch;
 using Tiny.Runtime.Oci;
 using Tiny.Runtime.Seccomp;
 using Tiny.Runtime.Spec;
+using Tiny.Runtime.Users;
 using ZLogger;
 
 namespace Tiny;
@@ -73,16 +74,23 @@ internal sealed class RunCommand
         try
         {
             var asRoot = Interop.Process.GetEffectiveUserId() == 0;
-            var spec = options.ToSpec(Environment.GetEnvironmentVariable, asRoot);
+            var rootless = OciCommands.Globals.IsRootless
+                ? RootlessIds.MapsFor(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId(), RootlessSettings.Default)
+                : null;
+            var spec = options.ToSpec(Environment.GetEnvironmentVariable, asRoot, rootless);
             launchTiming?.Mark("parse/spec");
             var seccompProgram = SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities);
             launchTiming?.Mark("seccomp program");
             using var logging = Logging.Create(verbose);
             var log = logging.CreateLogger("tiny");
-            if (net is null && !asRoot) log.ZLogInformation($"network: none (a bridge needs root)");
+            if (rootless is not null)
+            {
+                if (net is null) log.ZLogInformation($"network: none (rootless: a bridge needs root)");
+                log.ZLogInformation($"rootless: uid map {string.Join(", ", rootless.UidMap)}, gid map {string.Join(", ", rootless.GidMap)}");
+            }
             if (detach && monitorChannel is null) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
             ReportErrors.Channel = monitorChannel ?? -1;
-            var containers = new NamedContainers(new ContainerStore(GlobalOptions.DefaultRoot), log);
+            var containers = new NamedContainers(new ContainerStore(OciCommands.Globals.Root), log);
             return containers.Run(new ContainerLauncher(log) { Timing = launchTiming }, spec, seccompProgram, pidFile,
                 detached: detach, started: monitorChannel is { } channel ? _ => DetachedRun.ReportStarted(channel) : null);
         }

@@ -119,16 +119,26 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// <summary>The cgroup implementation for this host's layout, for a container of that name under the caller's cgroups.</summary>
     /// <param name="cgroupsPath">An OCI linux.cgroupsPath instead of tiny-NAME: absolute paths are taken from each
     /// hierarchy's root, relative ones from the caller's cgroup; the parent must exist.</param>
+    /// <param name="delegatedOnly">Rootless: a cgroup only where the caller has been delegated the cgroup v2 subtree it
+    /// would go in (it may write there), else <see cref="NoCgroup"/>.</param>
     public static ContainerCgroup ForContainer(string name, ILogger log, ICgroupFileSystem? fs = null,
-        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null, bool devices = false)
+        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null, bool devices = false,
+        bool delegatedOnly = false)
     {
         fs ??= KernelCgroupFileSystem.Instance;
         var membership = procSelfCgroup ?? FileDescriptor.ReadAllText("/proc/self/cgroup");
         var dirName = cgroupsPath?.TrimEnd('/') ?? "tiny-" + name;
-        if (DetectLayout(mountRoot) != CgroupLayout.Unified) return new CgroupV1(fs, log, mountRoot, membership, dirName, devices);
+        var layout = DetectLayout(mountRoot);
+        if (layout != CgroupLayout.Unified)
+            return delegatedOnly
+                ? new NoCgroup(fs, log, $"{mountRoot} is not a unified cgroup v2 hierarchy ({layout.ToString().ToLowerInvariant()} layout), so nothing can be delegated")
+                : new CgroupV1(fs, log, mountRoot, membership, dirName, devices);
         var full = dirName.StartsWith('/') ? mountRoot + dirName : $"{mountRoot}{CgroupV1.PathOf(membership, "")}/{dirName}";
         var slash = full.LastIndexOf('/');
-        return new CgroupV2(fs, log, full[..slash], full[(slash + 1)..]);
+        var parent = full[..slash];
+        if (delegatedOnly && !(FileSystem.IsWritable(parent) && FileSystem.IsWritable(parent + "/cgroup.procs")))
+            return new NoCgroup(fs, log, $"{parent} is not delegated to this user");
+        return new CgroupV2(fs, log, parent, full[(slash + 1)..]);
     }
 
     public static CgroupLayout DetectLayout(string mountRoot = MountRoot)
@@ -137,5 +147,21 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
         return FileSystem.FileSystemType(mountRoot + "/unified") == FileSystem.CGROUP2_SUPER_MAGIC
             ? CgroupLayout.Hybrid
             : CgroupLayout.Legacy;
+    }
+}
+
+/// <summary>No cgroup (rootless without a delegated subtree): the container stays in the caller's cgroup, and a limit,
+/// which only a cgroup can hold, is refused rather than dropped.</summary>
+public sealed class NoCgroup(ICgroupFileSystem fs, ILogger log, string reason) : ContainerCgroup(fs, log)
+{
+    public override IReadOnlyList<string> Directories => [];
+    public override IReadOnlyList<(string Name, string Directory)> Hierarchies => [];
+
+    public override void Create(ResourceLimits limits) => Apply(limits);
+
+    public override void Apply(ResourceLimits limits)
+    {
+        if (limits != ResourceLimits.None)
+            throw new ContainerError($"resource limits need a cgroup, and rootless tiny has none to use: {reason} (run without --memory, --cpus, --cpu-weight, --pids or linux.resources)");
     }
 }

@@ -35,7 +35,7 @@ public sealed class ContainerLauncher(ILogger log)
     public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
         Action<LaunchedContainer>? cloned = null, int consoleSocket = -1)
     {
-        RequireRoot();
+        RequireRootOrUserNamespace(spec);
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
@@ -88,7 +88,7 @@ public sealed class ContainerLauncher(ILogger log)
     /// </summary>
     public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1)
     {
-        RequireRoot();
+        RequireRootOrUserNamespace(spec);
         using var userNamespace = OpenUserNamespace(ref spec);
         return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace, consoleSocket, cloned);
     }
@@ -102,7 +102,7 @@ public sealed class ContainerLauncher(ILogger log)
     public int Exec(RunSpec spec, byte[]? seccomp, int initPid, IReadOnlyList<string> cgroupDirectories, bool detach,
         int consoleSocket, Action<int> started)
     {
-        RequireRoot();
+        if (Process.GetEffectiveUserId() != 0) throw new ContainerError("exec needs root (tiny does not join a rootless container's user namespace yet)");
         using var terminal = _terminal = spec.Tty && consoleSocket < 0 ? new TerminalSession(spec.Interactive) : null;
         var registrations = detach ? [] : ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
@@ -184,10 +184,11 @@ public sealed class ContainerLauncher(ILogger log)
         return session;
     }
 
-    internal static void RequireRoot()
+    /// <summary>Without root, a container needs a user namespace of its own to hold the capabilities its set-up takes.</summary>
+    internal static void RequireRootOrUserNamespace(RunSpec spec)
     {
-        if (Process.GetEffectiveUserId() != 0)
-            throw new ContainerError("run needs root (rootless containers are not supported yet)");
+        if (Process.GetEffectiveUserId() != 0 && spec.UserNamespace is null)
+            throw new ContainerError("a container needs root, or a user namespace when rootless (--rootless auto or true)");
     }
 
     /// <summary>
@@ -198,7 +199,8 @@ public sealed class ContainerLauncher(ILogger log)
     LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
         TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, Action<LaunchedContainer> cloned)
     {
-        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, devices: spec.Limits.DeviceRules is not null);
+        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, devices: spec.Limits.DeviceRules is not null,
+            delegatedOnly: Process.GetEffectiveUserId() != 0);
         var cgroupView = spec.CgroupMountFlags is { } viewFlags ? cgroup.ViewMounts(viewFlags, Oci.OciMounts.CgroupMountPoint) : [];
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
@@ -231,7 +233,7 @@ public sealed class ContainerLauncher(ILogger log)
                 cloned(container);
                 userNamespace?.MapAndSendRootfs(pid);
                 if (userNamespace is not null) Timing?.Mark("user namespace maps + id-mapped rootfs");
-                log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
+                if (cgroup.Directories.Count > 0) log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
                 cgroupCreated = true;
                 cgroup.Create(spec.Limits);
                 Timing?.Mark("cgroup create");

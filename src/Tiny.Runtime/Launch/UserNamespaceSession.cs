@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Tiny.Interop;
 using Tiny.Runtime.Spec;
@@ -56,8 +57,15 @@ internal sealed class UserNamespaceSession : IDisposable
     public void MapAndSendRootfs(int pid)
     {
         if (Network.LeaseOwner.Of(pid) is { } init) lease?.KeptBy(init);
-        WriteMap($"/proc/{pid}/uid_map", Maps.UidMap);
-        WriteMap($"/proc/{pid}/gid_map", Maps.GidMap);
+        var asRoot = Process.GetEffectiveUserId() == 0;
+        if (RootlessIds.NeedsHelper(Maps.UidMap, asRoot)) RunHelper(RootlessSettings.Default.NewUidMap, pid, Maps.UidMap);
+        else WriteMap($"/proc/{pid}/uid_map", Maps.UidMap);
+        if (RootlessIds.NeedsHelper(Maps.GidMap, asRoot)) RunHelper(RootlessSettings.Default.NewGidMap, pid, Maps.GidMap);
+        else
+        {
+            if (!asRoot) WriteMap($"/proc/{pid}/setgroups", "deny");
+            WriteMap($"/proc/{pid}/gid_map", Maps.GidMap);
+        }
         if (rootfs is null) return;
         var userNamespace = FileDescriptor.Open($"/proc/{pid}/ns/user", FileDescriptor.O_RDONLY);
         var tree = -1;
@@ -78,13 +86,30 @@ internal sealed class UserNamespaceSession : IDisposable
         }
     }
 
+    /// <summary>newuidmap or newgidmap (setuid root) writes a map with the caller's /etc/subuid or /etc/subgid ranges,
+    /// after checking them (newuidmap(1)).</summary>
+    static void RunHelper(string helper, int pid, IReadOnlyList<IdMapping> map)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(helper) { RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(pid.ToString(CultureInfo.InvariantCulture));
+        foreach (var line in map)
+            foreach (var id in new[] { line.ContainerId, line.HostId, line.Count }) info.ArgumentList.Add(id.ToString(CultureInfo.InvariantCulture));
+        using var process = System.Diagnostics.Process.Start(info) ?? throw new ContainerError($"{helper}: could not be started");
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+            throw new ContainerError($"{helper} {string.Join(' ', info.ArgumentList)}: {error.Trim().ReplaceLineEndings(" ")} (exit {process.ExitCode})");
+    }
+
+    static void WriteMap(string path, IReadOnlyList<IdMapping> map) => WriteMap(path, UserNamespace.Format(map));
+
     /// <summary>A map goes in one write(2); a second write, or a partial one, is refused (user_namespaces(7)).</summary>
-    static void WriteMap(string path, IReadOnlyList<IdMapping> map)
+    static void WriteMap(string path, string text)
     {
         var fd = FileDescriptor.Open(path, FileDescriptor.O_WRONLY);
         try
         {
-            var errno = FileDescriptor.TryWriteAll(fd, Encoding.ASCII.GetBytes(UserNamespace.Format(map)));
+            var errno = FileDescriptor.TryWriteAll(fd, Encoding.ASCII.GetBytes(text));
             if (errno != 0) throw new SyscallException("write", errno, path);
         }
         finally

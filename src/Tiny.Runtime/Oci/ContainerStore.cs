@@ -81,6 +81,15 @@ public sealed partial class ContainerStore(string root)
         if (!ValidId().IsMatch(id) || id is "." or "..") throw new ContainerError($"invalid container id \"{id}\": use letters, digits, _ + - and .");
     }
 
+    /// <summary>The state root, readable by its owner only (as runc's): with no other user's access, one cannot lay
+    /// files for another to find there (a rootless root may be under /tmp).</summary>
+    void MakeRoot()
+    {
+        if (Directory.Exists(Root)) return;
+        Directory.CreateDirectory(Path.GetDirectoryName(Root)!);
+        FileSystem.MakeDirectory(Root, 0x1c0 /* 0700 */);
+    }
+
     /// <summary>
     /// Makes ROOT/ID; an existing one is an error. It is not locked: a lock taken before clone would be shared with
     /// the init until it execs (flock(2) locks belong to the open file description), so the state is saved under
@@ -89,7 +98,7 @@ public sealed partial class ContainerStore(string root)
     public void CreateDirectory(string id)
     {
         ValidateId(id);
-        Directory.CreateDirectory(Root);
+        MakeRoot();
         if (!TryMakeDirectory(id)) throw new ContainerError($"container \"{id}\" already exists");
     }
 
@@ -100,7 +109,7 @@ public sealed partial class ContainerStore(string root)
     public void Claim(string id)
     {
         ValidateId(id);
-        Directory.CreateDirectory(Root);
+        MakeRoot();
         while (!TryMakeDirectory(id))
         {
             var (held, record) = TryOpen(id);

@@ -8,7 +8,16 @@ public sealed record GlobalOptions
 {
     public const string DefaultRoot = "/run/tiny";
 
-    public string Root { get; init; } = DefaultRoot;
+    readonly string? root;
+
+    /// <summary>--root, or where tiny keeps state by default: /run/tiny for root, else $XDG_RUNTIME_DIR/tiny
+    /// (when this user may write there) or /tmp/tiny-UID, as runc does rootless.</summary>
+    public string Root { get => root ?? DefaultRootFor(Interop.Process.GetEffectiveUserId()); init => root = value; }
+
+    /// <summary>--rootless: true or false as given; null (auto) is rootless when tiny is not root.</summary>
+    public bool? Rootless { get; init; }
+
+    public bool IsRootless => Rootless ?? Interop.Process.GetEffectiveUserId() != 0;
     public string? Log { get; init; }
     public string LogFormat { get; init; } = "text";
     public bool Debug { get; init; }
@@ -49,15 +58,32 @@ public sealed record GlobalOptions
                     {
                         LogFormat = value is "text" or "json" ? value : throw new ContainerError($"invalid --log-format \"{value}\": expected text or json"),
                     },
-                    "--rootless" => value is "auto" or "false" ? options
-                        : value == "true" ? throw new ContainerError("--rootless true: rootless containers are not supported yet")
-                        : throw new ContainerError($"invalid --rootless \"{value}\": expected auto, true or false"),
+                    "--rootless" => options with
+                    {
+                        Rootless = value switch
+                        {
+                            "auto" => null,
+                            "true" => true,
+                            "false" => false,
+                            _ => throw new ContainerError($"invalid --rootless \"{value}\": expected auto, true or false"),
+                        },
+                    },
                     _ => throw new ContainerError($"{name} (checkpoint and restore) is not supported"),
                 };
             }
             else break;
-            options = options with { Given = true };
+            // --rootless alone leaves `tiny run` tiny's own: it says how to run, not that runc's command line is in use.
+            if (name != "--rootless") options = options with { Given = true };
         }
         return (options, args[i..]);
+    }
+
+    static string DefaultRootFor(uint euid)
+    {
+        if (euid == 0) return DefaultRoot;
+        if (Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtimeDir && runtimeDir.StartsWith('/')
+            && Directory.Exists(runtimeDir) && Interop.FileSystem.IsWritable(runtimeDir))
+            return Path.Combine(runtimeDir, "tiny");
+        return $"/tmp/tiny-{euid}";
     }
 }

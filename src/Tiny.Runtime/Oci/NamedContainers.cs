@@ -35,7 +35,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
     public int Run(ContainerLauncher launcher, RunSpec spec, byte[]? seccomp, string? pidFile, bool detached,
         Action<LaunchedContainer>? started = null)
     {
-        ContainerLauncher.RequireRoot();
+        ContainerLauncher.RequireRootOrUserNamespace(spec);
         store.Claim(spec.Id);
         ContainerRecord? record = null;
         var running = false;

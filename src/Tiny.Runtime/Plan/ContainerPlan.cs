@@ -49,7 +49,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // effective IDs clears the parent-death signal (commit_creds() in kernel/cred.c): set it again.
         if (spec.UserNamespace is not null)
         {
-            steps.AddRange([new SetGroups([]), new SetGid(0), new SetUid(0)]);
+            if (!spec.SetgroupsDenied) steps.Add(new SetGroups([]));
+            steps.AddRange([new SetGid(0), new SetUid(0)]);
             if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         }
         // The mount namespace is joined last: the other paths are resolved in the one we start in.
@@ -105,7 +106,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new SetKeepCapabilities(true));
         // Still as root, as runc does: a working directory only root may enter is still the command's.
         steps.Add(new ChangeDirectory(spec.Workdir));
-        steps.Add(new SetGroups(spec.AdditionalGids));
+        if (!spec.SetgroupsDenied) steps.Add(new SetGroups(spec.AdditionalGids));
         steps.Add(new SetGid(spec.Gid));
         steps.Add(new SetUid(spec.Uid));
         if (parentDeathSignal) steps.Add(new SetParentDeathSignal(Process.SIGKILL));

@@ -41,7 +41,8 @@ public sealed partial record RunOptions
     public IReadOnlyList<string> GidMap { get; init; } = [];
 
     /// <summary>Checks every option and turns them into a <see cref="RunSpec"/>; the first bad one is a <see cref="ContainerError"/>.</summary>
-    public RunSpec ToSpec(Func<string, string?> hostEnv, bool asRoot = true)
+    /// <param name="rootless">Rootless: the user namespace that gives the caller a root of its own (<see cref="Users.RootlessIds"/>).</param>
+    public RunSpec ToSpec(Func<string, string?> hostEnv, bool asRoot = true, UserNamespace? rootless = null)
     {
         if (Command.Count == 0 || Command[0].Length == 0) throw new ContainerError("run needs a command: tiny run [options] [--] COMMAND [ARG...]");
         var rootfs = ResolveRootfs(Rootfs);
@@ -52,8 +53,12 @@ public sealed partial record RunOptions
         var (uid, gid, home) = UserLookup.Resolve(User, rootfs ?? "/");
         var workdir = Workdir ?? "/";
         if (!workdir.StartsWith('/')) throw new ContainerError($"invalid --workdir \"{workdir}\": must be an absolute path");
-        var network = ParseNetwork(asRoot);
-        var userNamespace = UserNamespace.FromOptions(Userns, UidMap, GidMap)?.CheckedFor(rootfs, network, uid, gid);
+        var network = ParseNetwork(bridgeByDefault: asRoot && rootless is null);
+        var requested = UserNamespace.FromOptions(Userns, UidMap, GidMap);
+        if (rootless is not null && requested is not null)
+            throw new ContainerError("--userns, --uidmap and --gidmap need root: rootless, tiny maps your uid and gid to 0 and your /etc/subuid and /etc/subgid ranges after them");
+        if (rootless is not null && network == NetworkMode.Bridge) throw new ContainerError("--net bridge needs root (rootless, the network is none)");
+        var userNamespace = (rootless ?? requested)?.CheckedFor(rootfs, network, uid, gid);
         var mounts = MountOptions.Parse(Volumes, Tmpfs, Mounts, Path.GetFullPath);
         if (rootfs is null && mounts.FirstOrDefault(m => m.IsBind && IsUnder(m.Source!, RootfsSetup.HostRootStaging)) is { } hidden)
             throw new ContainerError($"bind source {hidden.Source}: {RootfsSetup.HostRootStaging} is hidden when the rootfs is the host's root; use --rootfs");
@@ -83,14 +88,15 @@ public sealed partial record RunOptions
             Tty = Tty,
             Interactive = Interactive,
             UserNamespace = userNamespace,
-            IdMappedRootfs = userNamespace is not null,
+            IdMappedRootfs = requested is not null,
+            SetgroupsDenied = rootless is not null && !asRoot && rootless.GidMap.Count == 1,
             NotifySocket = hostEnv("NOTIFY_SOCKET") is { Length: > 0 } notify ? notify : null,
         };
     }
 
-    NetworkMode ParseNetwork(bool asRoot)
+    NetworkMode ParseNetwork(bool bridgeByDefault)
     {
-        var network = (Net ?? (asRoot ? "bridge" : "none")) switch
+        var network = (Net ?? (bridgeByDefault ? "bridge" : "none")) switch
         {
             "none" => NetworkMode.None,
             "host" => NetworkMode.Host,

@@ -76,6 +76,9 @@ public sealed record RunSpec
     /// <summary>In a user namespace: the parent id-maps the rootfs so that files of host root look the container
     /// root's (tiny run as root); otherwise the rootfs is bound as it is (OCI bundles, as runc; rootless).</summary>
     public bool IdMappedRootfs { get; init; }
+    /// <summary>Rootless with a gid map of the caller's own gid only: /proc/PID/setgroups is "deny" (the kernel's
+    /// condition for an unprivileged gid_map, user_namespaces(7)), so setgroups(2) fails and is not called.</summary>
+    public bool SetgroupsDenied { get; init; }
 
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";

@@ -34,6 +34,10 @@ public static class UserLookup
         return (uid, gid, home);
     }
 
+    /// <summary>The name /etc/passwd under <paramref name="root"/> gives <paramref name="uid"/>, or null.</summary>
+    public static string? NameOf(uint uid, string root) =>
+        ReadDatabase(root, "etc/passwd").FirstOrDefault(f => f.Length > 2 && f[2] == uid.ToString(System.Globalization.CultureInfo.InvariantCulture))?[0];
+
     static IEnumerable<string[]> ReadDatabase(string rootfs, string relative)
     {
         var path = Path.Combine(rootfs, relative);

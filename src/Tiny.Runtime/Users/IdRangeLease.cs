@@ -104,11 +104,12 @@ public sealed class IdRangeLease : IDisposable
         }
     }
 
-    static bool Overlaps((ulong Start, ulong Count) range, uint start) =>
+    static bool Overlaps((string Owner, ulong Start, ulong Count) range, uint start) =>
         range.Start < (ulong)start + UserNamespace.AutoSize && start < range.Start + range.Count;
 
-    /// <summary>The ranges of an /etc/subuid or /etc/subgid file: "NAME:START:COUNT" lines (subuid(5)).</summary>
-    internal static IEnumerable<(ulong Start, ulong Count)> SubordinateRanges(string path)
+    /// <summary>The ranges of an /etc/subuid or /etc/subgid file: "NAME:START:COUNT" lines, NAME a user name or
+    /// uid (subuid(5)).</summary>
+    internal static IEnumerable<(string Owner, ulong Start, ulong Count)> SubordinateRanges(string path)
     {
         if (!File.Exists(path)) yield break;
         foreach (var line in File.ReadAllLines(path))
@@ -116,7 +117,7 @@ public sealed class IdRangeLease : IDisposable
             var fields = line.Split(':');
             if (fields.Length == 3 && ulong.TryParse(fields[1], CultureInfo.InvariantCulture, out var start)
                 && ulong.TryParse(fields[2], CultureInfo.InvariantCulture, out var count))
-                yield return (start, count);
+                yield return (fields[0], start, count);
         }
     }
 

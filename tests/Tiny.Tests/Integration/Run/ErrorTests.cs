@@ -68,9 +68,9 @@ public class ErrorTests
     }
 
     [Test]
-    public async Task Running_without_root_is_refused()
+    public async Task Running_without_root_and_not_rootless_is_refused()
     {
-        var result = await Tiny.Exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Tiny.Binary, "run", "--", "true"]);
-        await AssertFails(result, 125, "run needs root (rootless containers are not supported yet)");
+        var result = await Tiny.Exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Tiny.Binary, "--rootless", "false", "run", "--", "true"]);
+        await AssertFails(result, 125, "a container needs root, or a user namespace when rootless (--rootless auto or true)");
     }
 }

@@ -23,9 +23,22 @@ public class OciCommandLineTests
     }
 
     [Test]
+    [Arguments("auto", null)]
+    [Arguments("true", true)]
+    [Arguments("false", false)]
+    public async Task Rootless_is_auto_true_or_false_and_leaves_tiny_run_tinys_own(string value, bool? rootless)
+    {
+        var (options, command) = GlobalOptions.Extract(["--rootless", value, "run", "--", "id"]);
+        await Assert.That(options.Rootless).IsEqualTo(rootless);
+        await Assert.That(options.Given).IsFalse();
+        await Assert.That(command).IsEquivalentTo(["run", "--", "id"], CollectionOrdering.Matching);
+        await Assert.That(GlobalOptions.Extract(["--rootless=true", "--root", "/tmp/r", "run"]).Options.Given).IsTrue();
+    }
+
+    [Test]
     [Arguments(new[] { "--log-format", "xml", "list" }, "invalid --log-format \"xml\": expected text or json")]
     [Arguments(new[] { "--root" }, "flag --root needs a value")]
-    [Arguments(new[] { "--rootless", "true", "list" }, "--rootless true: rootless containers are not supported yet")]
+    [Arguments(new[] { "--rootless", "maybe", "list" }, "invalid --rootless \"maybe\": expected auto, true or false")]
     public async Task Bad_global_flags_are_one_line_errors(string[] args, string message)
     {
         var error = Assert.Throws<ContainerError>(() => GlobalOptions.Extract(args));
