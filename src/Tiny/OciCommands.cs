@@ -48,13 +48,15 @@ internal sealed class OciCommands
 
     /// <summary>Write a starter config.json for a bundle (a shell in rootfs/), as runc spec does.</summary>
     /// <param name="bundle">-b, The bundle directory to write config.json into [default: the current directory].</param>
-    /// <param name="rootless">A config for a rootless container (not supported yet).</param>
+    /// <param name="rootless">A config for a container run without root: a user namespace mapping your uid and gid to 0.</param>
     public int Spec(string bundle = ".", bool rootless = false)
     {
-        if (rootless) throw new ContainerError("spec --rootless: rootless containers are not supported yet");
         var path = Path.Combine(bundle, OciConversion.ConfigFile);
         if (File.Exists(path)) throw new ContainerError($"File {path} exists. Remove it first");
-        File.WriteAllText(path, JsonSerializer.Serialize(OciSpec.DefaultConfig(), OciJsonContext.Default.OciConfig));
+        var config = rootless
+            ? OciSpec.RootlessConfig(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId())
+            : OciSpec.DefaultConfig();
+        File.WriteAllText(path, JsonSerializer.Serialize(config, OciJsonContext.Default.OciConfig));
         return 0;
     }
 

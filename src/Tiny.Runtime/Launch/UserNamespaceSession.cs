@@ -63,7 +63,7 @@ internal sealed class UserNamespaceSession : IDisposable
         if (RootlessIds.NeedsHelper(Maps.GidMap, asRoot)) RunHelper(RootlessSettings.Default.NewGidMap, pid, Maps.GidMap);
         else
         {
-            if (!asRoot) WriteMap($"/proc/{pid}/setgroups", "deny");
+            if (RootlessIds.DeniesSetgroups(Maps, asRoot)) WriteMap($"/proc/{pid}/setgroups", "deny");
             WriteMap($"/proc/{pid}/gid_map", Maps.GidMap);
         }
         if (rootfs is null) return;

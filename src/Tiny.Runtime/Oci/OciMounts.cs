@@ -18,6 +18,14 @@ public static class OciMounts
         ("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
     ];
 
+    /// <summary>What `runc spec --rootless` (and `tiny spec --rootless`) lists instead: the host's /sys bound, since sysfs
+    /// needs the network namespace's owner, and devpts without gid= (a gid the user namespace may not map).</summary>
+    public static readonly (string Destination, string Type, string Source, string[] Options)[] RootlessStandard =
+    [
+        ("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
+        ("/sys", "none", "/sys", ["rbind", "nosuid", "noexec", "nodev", "ro"]),
+    ];
+
     static readonly string[] FileSystems = ["tmpfs", "proc", "sysfs", "mqueue", "devpts"];
 
     /// <summary>Options that set (true) or clear (false) a mount flag (mount(8)).</summary>

@@ -340,7 +340,14 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var fullBundle = Path.GetFullPath(bundle);
         var container = OciConversion.ToContainer(OciConversion.Load(fullBundle), fullBundle, id, LsmEnabled);
         foreach (var skipped in container.Skipped) log.ZLogDebug($"{skipped}");
-        return container with { Spec = container.Spec with { PreserveFds = preserveFds } };
+        var spec = container.Spec with { PreserveFds = preserveFds };
+        if (spec.UserNamespace is { } maps && Users.RootlessIds.DeniesSetgroups(maps, Process.GetEffectiveUserId() == 0))
+        {
+            if (spec.AdditionalGids.Count > 0)
+                throw new ContainerError($"{OciConversion.ConfigFile}: process.user.additionalGids cannot be set without root when linux.gidMappings maps one gid (setgroups is denied)");
+            spec = spec with { SetgroupsDenied = true };
+        }
+        return container with { Spec = spec };
     }
 
     static ContainerRecord Record(string id, string bundle, OciContainer container, LaunchedContainer child) => new()

@@ -53,6 +53,26 @@ public static class OciSpec
         };
     }
 
+    /// <summary>
+    /// The starter config made to run without root, as runc spec --rootless makes it: a user namespace mapping the
+    /// caller's uid and gid to 0, the host's network (a new one would have no way out), the host's /sys bound
+    /// read-only and no gid= on devpts (the starter config has no cgroup resources to drop).
+    /// </summary>
+    public static OciConfig RootlessConfig(uint uid, uint gid)
+    {
+        var config = DefaultConfig();
+        var linux = config.Linux!;
+        linux.Namespaces = linux.Namespaces!.Where(n => n.Type is not ("network" or "user")).Append(new OciNamespace { Type = "user" }).ToArray();
+        linux.UidMappings = [new OciIdMapping { ContainerId = 0, HostId = uid, Size = 1 }];
+        linux.GidMappings = [new OciIdMapping { ContainerId = 0, HostId = gid, Size = 1 }];
+        config.Mounts = config.Mounts!
+            .Select(m => OciMounts.RootlessStandard.FirstOrDefault(r => r.Destination == m.Destination) is { Destination: not null } r
+                ? new OciMount { Destination = r.Destination, Type = r.Type, Source = r.Source, Options = r.Options }
+                : m)
+            .ToArray();
+        return config;
+    }
+
     /// <summary>What this build supports, in the runtime spec's features document format (features.md).</summary>
     public static OciFeatures Features() => new()
     {

@@ -89,7 +89,7 @@ public sealed partial record RunOptions
             Interactive = Interactive,
             UserNamespace = userNamespace,
             IdMappedRootfs = requested is not null,
-            SetgroupsDenied = rootless is not null && !asRoot && rootless.GidMap.Count == 1,
+            SetgroupsDenied = rootless is not null && Users.RootlessIds.DeniesSetgroups(rootless, asRoot),
             NotifySocket = hostEnv("NOTIFY_SOCKET") is { Length: > 0 } notify ? notify : null,
         };
     }

@@ -32,6 +32,10 @@ public static class RootlessIds
     /// one line that maps its own ID (user_namespaces(7), "Defining user and group ID mappings").</summary>
     public static bool NeedsHelper(IReadOnlyList<IdMapping> map, bool asRoot) => !asRoot && map.Count > 1;
 
+    /// <summary>Whether /proc/PID/setgroups must be "deny": for the gid map an unprivileged parent writes itself
+    /// (user_namespaces(7)); setgroups(2) then fails in the container.</summary>
+    public static bool DeniesSetgroups(UserNamespace maps, bool asRoot) => !asRoot && !NeedsHelper(maps.GidMap, asRoot);
+
     /// <summary>The caller's ranges, as newuidmap checks them: lines naming its user name or its uid.</summary>
     static List<(ulong Start, ulong Count)> OwnRanges(string path, string? name, uint uid) =>
         IdRangeLease.SubordinateRanges(path)

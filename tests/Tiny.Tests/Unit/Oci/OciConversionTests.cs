@@ -241,6 +241,21 @@ public class OciConversionTests
     }
 
     [Test]
+    public async Task The_rootless_spec_converts_to_a_user_namespace_of_the_callers_ids_with_the_hosts_network()
+    {
+        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.RootlessConfig(1000, 1001), OciJsonContext.Default.OciConfig))!.AsObject();
+        config["process"]!["terminal"] = false;
+        var spec = Convert(config).Spec;
+        await Assert.That(spec.UserNamespace).IsEqualTo(new UserNamespace([new(0, 1000, 1)], [new(0, 1001, 1)]));
+        await Assert.That(spec.Network).IsEqualTo(NetworkMode.Host);
+        await Assert.That(spec.Namespaces!.Any(n => n.Type == Namespace.CLONE_NEWNET)).IsFalse();
+        // The host's /sys as runc lists it rootless: a bind of its own, over the one tiny's set-up makes without a network namespace.
+        await Assert.That(spec.Mounts.Select(m => $"{m.Destination} {m.Source}")).IsEquivalentTo(["/sys /sys"], CollectionOrdering.Matching);
+        await Assert.That(config["mounts"]!.AsArray().Single(m => (string?)m!["destination"] == "/sys")!["options"]!.ToJsonString())
+            .IsEqualTo("""["rbind","nosuid","noexec","nodev","ro"]""");
+    }
+
+    [Test]
     public async Task Unknown_properties_are_ignored_as_the_spec_requires_and_broken_json_is_one_line()
     {
         await Assert.That(Convert(Config(c => c["org.example.extension"] = 1)).Spec.Command[0]).IsEqualTo("sh");
