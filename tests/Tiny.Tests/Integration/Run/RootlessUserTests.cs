@@ -1,0 +1,142 @@
+using System.Text.Json.Nodes;
+
+namespace Tiny.Tests.Integration.Run;
+
+/// <summary>
+/// tiny without root: a test user made for the class (useradd, with an /etc/subuid and /etc/subgid range) runs tiny
+/// through setpriv with a clean environment. The user, its ranges, its state directory and its files are gone
+/// afterwards, /etc/passwd, /etc/subuid and the others as they were.
+/// </summary>
+[NotInParallel("rootless-user")]
+public class RootlessUserTests
+{
+    static readonly string[] AccountFiles = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid"];
+    static readonly Dictionary<string, string?> Saved = [];
+    static readonly string User = $"tinyrl{Guid.NewGuid().ToString("N")[..6]}";
+    const uint SubStart = 3900000000;
+    static string Home = "";
+    static uint Uid;
+
+    static string Rootfs => Path.Combine(Home, "rootfs");
+
+    [Before(Class)]
+    public static async Task CreateUser()
+    {
+        if (!Tiny.IsRoot || !File.Exists(Tiny.Binary) || !BusyboxRootfs.Available || !File.Exists("/usr/bin/newuidmap")) return;
+        foreach (var file in AccountFiles) Saved[file] = File.Exists(file) ? File.ReadAllText(file) : null;
+        await Must("useradd", "-M", "-s", "/bin/sh", User);
+        // useradd may have given the user a range of its own: the test's replaces it.
+        foreach (var file in new[] { "/etc/subuid", "/etc/subgid" })
+            File.WriteAllLines(file, File.ReadAllLines(file).Where(l => !l.StartsWith(User + ":")).Append($"{User}:{SubStart}:65536"));
+        Uid = uint.Parse((await Must("id", "-u", User)).Trim());
+        Home = Directory.CreateTempSubdirectory("tiny-rootless-").FullName;
+        File.SetUnixFileMode(Home, (UnixFileMode)0x1ed);
+        await Must("cp", "-a", BusyboxRootfs.Path, Rootfs);
+        await Must("chown", "-R", $"{User}:{User}", Home);
+    }
+
+    [After(Class)]
+    public static async Task RemoveUser()
+    {
+        if (Saved.Count == 0) return;
+        await Tiny.Exec("userdel", [User]);
+        foreach (var (file, text) in Saved)
+        {
+            if (text is null) File.Delete(file);
+            else if (File.ReadAllText(file) != text) File.WriteAllText(file, text);
+        }
+        if (Home.Length > 0) Directory.Delete(Home, recursive: true);
+        if (Directory.Exists($"/tmp/tiny-{Uid}")) Directory.Delete($"/tmp/tiny-{Uid}", recursive: true);
+    }
+
+    [Before(Test)]
+    public void Require()
+    {
+        Tiny.RequireRootAndBinary();
+        Skip.Unless(File.Exists("/usr/bin/newuidmap"), "newuidmap is needed (apt-get install uidmap)");
+    }
+
+    static async Task<string> Must(string file, params string[] args)
+    {
+        var result = await Tiny.Exec(file, args);
+        if (result.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {result.Stderr}");
+        return result.Stdout;
+    }
+
+    /// <summary>tiny as the test user, in its home, with nothing of root's environment.</summary>
+    static Task<Tiny.Result> AsUser(params string[] args) => AsUser("cd \"$0\" && exec \"$@\"", args);
+
+    static Task<Tiny.Result> AsUser(string script, string[] args) =>
+        Tiny.Exec("/usr/bin/setpriv", ["--reuid", User, "--regid", User, "--init-groups", "/usr/bin/env", "-i", "PATH=/usr/bin:/bin",
+            "/bin/sh", "-c", script, Home, Tiny.Binary, .. args]);
+
+    /// <summary>A command whose container outlives it (create): its output goes to a file, not to a pipe the test would wait on.</summary>
+    static Task<Tiny.Result> AsUserDetached(params string[] args) => AsUser("cd \"$0\" && exec \"$@\" >detached.out 2>&1 </dev/null", args);
+
+    [Test]
+    public async Task The_user_is_root_inside_with_its_subordinate_ids_after_it()
+    {
+        var result = await AsUser("run", "--rootfs", Rootfs, "--", "sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u:%g /bin/busybox");
+        await Assert.That(result.Stderr).IsEmpty();
+        await Assert.That(result.ExitCode).IsEqualTo(0);
+        var map = $"{0,10} {Uid,10} {1,10}\n{1,10} {SubStart,10} {65536,10}\n";
+        await Assert.That(result.Stdout).IsEqualTo($"0\n0\n{map}{map}0:0\n");
+        await Assert.That((await AsUser("run", "--rootfs", Rootfs, "--", "sh", "-c", "exit 3")).ExitCode).IsEqualTo(3);
+    }
+
+    [Test]
+    public async Task The_users_files_bound_in_are_owned_by_0_inside_and_what_root_makes_there_is_the_users()
+    {
+        var data = Path.Combine(Home, "data");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(data, "mine"), "");
+        await Must("chown", "-R", $"{User}:{User}", data);
+        var result = await AsUser("run", "--rootfs", Rootfs, "-v", $"{data}:/data", "--", "sh", "-c", "stat -c %u:%g /data/mine; touch /data/made");
+        await Assert.That(result.Stderr).IsEmpty();
+        await Assert.That(result.Stdout).IsEqualTo("0:0\n");
+        await Assert.That((await Must("stat", "-c", "%u", Path.Combine(data, "made"))).Trim()).IsEqualTo(Uid.ToString());
+    }
+
+    [Test]
+    public async Task A_limit_without_a_delegated_cgroup_is_refused_in_one_line()
+    {
+        Skip.When(Tiny.Exec("stat", ["-fc", "%T", "/sys/fs/cgroup"]).Result.Stdout.Trim() == "cgroup2fs", "cgroup v2 may be delegated here");
+        var result = await AsUser("run", "--rootfs", Rootfs, "--memory", "64M", "--", "true");
+        await Assert.That(result.ExitCode).IsEqualTo(125);
+        await Assert.That(result.Stderr).StartsWith("tiny: resource limits need a cgroup, and rootless tiny has none to use: ");
+        await Assert.That(result.Stderr.TrimEnd('\n')).DoesNotContain("\n");
+    }
+
+    [Test]
+    public async Task A_rootless_bundle_goes_through_create_start_state_kill_delete()
+    {
+        var bundle = Path.Combine(Home, "bundle");
+        Directory.CreateDirectory(bundle);
+        await Must("chown", $"{User}:{User}", bundle);
+        await Assert.That((await AsUser("spec", "--rootless", "--bundle", bundle)).ExitCode).IsEqualTo(0);
+        var configPath = Path.Combine(bundle, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["process"]!["terminal"] = false;
+        config["process"]!["args"] = JsonNode.Parse("""["sh", "-c", "id -u > /tmp/seen; trap 'exit 7' TERM; while :; do sleep 0.05; done"]""");
+        config["root"] = JsonNode.Parse($$"""{"path": "{{Rootfs}}", "readonly": false}""");
+        File.WriteAllText(configPath, config.ToJsonString());
+        var id = Tiny.UniqueName("rootless");
+
+        var create = await AsUserDetached("create", "--bundle", bundle, id);
+        await Assert.That(create.ExitCode).IsEqualTo(0);
+        var state = JsonNode.Parse((await AsUser("state", id)).Stdout)!;
+        await Assert.That((string?)state["status"]).IsEqualTo("created");
+        await Assert.That(File.ReadAllLines($"/proc/{(int)state["pid"]!}/status").Single(l => l.StartsWith("Uid:"))).StartsWith($"Uid:\t{Uid}\t");
+        await Assert.That((await AsUser("start", id)).ExitCode).IsEqualTo(0);
+        for (var i = 0; i < 200 && !File.Exists(Path.Combine(Rootfs, "tmp", "seen")); i++) await Task.Delay(25);
+        await Assert.That(File.ReadAllText(Path.Combine(Rootfs, "tmp", "seen"))).IsEqualTo("0\n");
+        await Assert.That((string?)JsonNode.Parse((await AsUser("state", id)).Stdout)!["status"]).IsEqualTo("running");
+        await Assert.That((await AsUser("kill", id, "TERM")).ExitCode).IsEqualTo(0);
+        string? status = null;
+        for (var i = 0; i < 200 && status != "stopped"; i++, await Task.Delay(25))
+            status = (string?)JsonNode.Parse((await AsUser("state", id)).Stdout)!["status"];
+        await Assert.That(status).IsEqualTo("stopped");
+        await Assert.That((await AsUser("delete", id)).ExitCode).IsEqualTo(0);
+        await Assert.That(Directory.Exists($"/tmp/tiny-{Uid}/{id}")).IsFalse();
+    }
+}
