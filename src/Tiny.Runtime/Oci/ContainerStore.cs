@@ -85,9 +85,17 @@ public sealed partial class ContainerStore(string root)
     /// files for another to find there (a rootless root may be under /tmp).</summary>
     void MakeRoot()
     {
-        if (Directory.Exists(Root)) return;
-        Directory.CreateDirectory(Path.GetDirectoryName(Root)!);
-        FileSystem.MakeDirectory(Root, 0x1c0 /* 0700 */);
+        if (!Directory.Exists(Root))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Root)!);
+            FileSystem.MakeDirectory(Root, 0x1c0 /* 0700 */);
+        }
+        // Someone else's directory (or a symlink) where a rootless root would be, say /tmp/tiny-UID made first by
+        // another user, is refused rather than used.
+        var euid = Process.GetEffectiveUserId();
+        if (euid != 0 && FileSystem.OwnerAndMode(Root) is { } found
+            && (found.Owner != euid || (found.Mode & 0xf000) != 0x4000 /* S_IFDIR */ || (found.Mode & 0x3f /* 077 */) != 0))
+            throw new ContainerError($"state directory {Root}: not a directory of yours that only you can use (owner {found.Owner}, mode {Convert.ToString(found.Mode & 0xfff, 8)})");
     }
 
     /// <summary>

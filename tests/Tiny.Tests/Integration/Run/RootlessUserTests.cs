@@ -98,6 +98,25 @@ public class RootlessUserTests
     }
 
     [Test]
+    public async Task A_state_directory_someone_else_made_first_is_refused()
+    {
+        // The user's own state directory from earlier tests goes; root makes one in its place.
+        var planted = $"/tmp/tiny-{Uid}";
+        if (Directory.Exists(planted)) Directory.Delete(planted, recursive: true);
+        Directory.CreateDirectory(planted);
+        try
+        {
+            var result = await AsUser("run", "--rootfs", Rootfs, "--", "true");
+            await Assert.That(result.ExitCode).IsEqualTo(125);
+            await Assert.That(result.Stderr).IsEqualTo($"tiny: state directory {planted}: not a directory of yours that only you can use (owner 0, mode 755)\n");
+        }
+        finally
+        {
+            Directory.Delete(planted, recursive: true);
+        }
+    }
+
+    [Test]
     public async Task A_limit_without_a_delegated_cgroup_is_refused_in_one_line()
     {
         Skip.When(Tiny.Exec("stat", ["-fc", "%T", "/sys/fs/cgroup"]).Result.Stdout.Trim() == "cgroup2fs", "cgroup v2 may be delegated here");
