@@ -16,7 +16,8 @@ public class OciPauseTests
         var counter = Tiny.UniqueName("count");
         var hostCounter = Path.Combine(BusyboxRootfs.Path, "tmp", counter);
         using var bundle = await OciBundle.Create(
-            ["sh", "-c", $"i=0; while :; do i=$((i+1)); echo $i > /tmp/{counter}; sleep 0.02; done"],
+            // Written through a rename, so the host never reads a half-written counter.
+            ["sh", "-c", $"i=0; while :; do i=$((i+1)); echo $i > /tmp/{counter}.new; mv /tmp/{counter}.new /tmp/{counter}; sleep 0.02; done"],
             config => config["root"] = new JsonObject { ["path"] = BusyboxRootfs.Path, ["readonly"] = false });
         var id = runtime.NewId("pause");
         try
@@ -44,6 +45,7 @@ public class OciPauseTests
         finally
         {
             File.Delete(hostCounter);
+            File.Delete(hostCounter + ".new");
         }
     }
 }
