@@ -7,7 +7,7 @@ namespace Tiny.Interop;
 public static unsafe class DetachedMount
 {
     public const int OPEN_TREE_CLONE = 1, AT_EMPTY_PATH = 0x1000, AT_RECURSIVE = 0x8000, MOVE_MOUNT_F_EMPTY_PATH = 0x4;
-    public const ulong MOUNT_ATTR_IDMAP = 0x100000;
+    public const ulong MOUNT_ATTR_RDONLY = 0x1, MOUNT_ATTR_IDMAP = 0x100000;
 
     /// <summary>struct mount_attr (MOUNT_ATTR_SIZE_VER0, linux/mount.h).</summary>
     struct MountAttributes
@@ -31,6 +31,18 @@ public static unsafe class DetachedMount
     public static int TryIdMap(int tree, int userNamespaceFd)
     {
         var attributes = new MountAttributes { Set = MOUNT_ATTR_IDMAP, UserNamespaceFd = (ulong)userNamespaceFd };
+        return TrySetAttributes(tree, attributes);
+    }
+
+    /// <summary>Makes every mount of the detached tree <paramref name="tree"/> read-only.</summary>
+    public static void MakeReadOnly(int tree)
+    {
+        var errno = TrySetAttributes(tree, new MountAttributes { Set = MOUNT_ATTR_RDONLY });
+        if (errno != 0) throw new SyscallException("mount_setattr", errno);
+    }
+
+    static int TrySetAttributes(int tree, MountAttributes attributes)
+    {
         var empty = (byte)0;
         return RawSyscall.Invoke(SyscallNumber.MountSetattr, tree, (long)&empty, AT_EMPTY_PATH | AT_RECURSIVE,
             (long)&attributes, sizeof(MountAttributes)) == 0 ? 0 : RawSyscall.LastErrno;

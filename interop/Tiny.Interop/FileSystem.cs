@@ -11,8 +11,12 @@ public static unsafe partial class FileSystem
     private struct StatFs
     {
         public long Type;
-        public fixed long Rest[14];
+        public fixed long Counts[9];
+        public long Flags;
+        public fixed long Spare[4];
     }
+
+    const long ST_RDONLY = 1;
 
     [LibraryImport("libc", EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int StatFsRaw(string path, StatFs* buffer);
@@ -62,6 +66,14 @@ public static unsafe partial class FileSystem
         if (StatFsRaw(path, &buffer) == 0) return buffer.Type;
         var errno = Marshal.GetLastPInvokeError();
         return errno == Errno.ENOENT ? null : throw new SyscallException("statfs", errno, path);
+    }
+
+    /// <summary>Whether the mount <paramref name="path"/> is on is read-only (statfs(2) f_flags ST_RDONLY).</summary>
+    public static bool IsOnReadOnlyMount(string path)
+    {
+        StatFs buffer;
+        return StatFsRaw(path, &buffer) == 0 ? (buffer.Flags & ST_RDONLY) != 0
+            : throw new SyscallException("statfs", Marshal.GetLastPInvokeError(), path);
     }
 
     /// <summary>Creates a directory; false if it already existed.</summary>

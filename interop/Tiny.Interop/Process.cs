@@ -75,6 +75,39 @@ public static unsafe partial class Process
         if (rc != 0) throw new SyscallException("pthread_sigmask", rc);
     }
 
+    /// <summary>
+    /// Replaces this process with the program <paramref name="fd"/> refers to (execveat(2) AT_EMPTY_PATH), with the
+    /// NUL-separated <paramref name="argv"/> and <paramref name="envp"/> (as /proc/self/cmdline and environ hold them);
+    /// returns only by throwing.
+    /// </summary>
+    public static void ExecuteFile(int fd, ReadOnlySpan<byte> argv, ReadOnlySpan<byte> envp)
+    {
+        fixed (byte* arguments = argv, environment = envp)
+        {
+            var argvPointers = Pointers(arguments, argv.Length);
+            var envpPointers = Pointers(environment, envp.Length);
+            var empty = (byte)0;
+            fixed (byte** a = argvPointers, e = envpPointers)
+                RawSyscall.Invoke(SyscallNumber.Execveat, fd, (long)&empty, (long)a, (long)e, 0x1000 /* AT_EMPTY_PATH */);
+        }
+        throw new SyscallException("execveat", RawSyscall.LastErrno);
+    }
+
+    /// <summary>A NULL-terminated array of the NUL-terminated strings that lie one after another at <paramref name="text"/>.</summary>
+    static byte*[] Pointers(byte* text, int length)
+    {
+        var count = 0;
+        for (var i = 0; i < length; i++) if (text[i] == 0) count++;
+        var array = new byte*[count + 1];
+        var next = 0;
+        for (var start = 0; start < length; start++)
+        {
+            array[next++] = text + start;
+            while (text[start] != 0) start++;
+        }
+        return array;
+    }
+
     /// <summary>The shell convention for a wait status: the exit code, or 128 + the signal.</summary>
     public static int ExitCodeOf(int waitStatus)
     {

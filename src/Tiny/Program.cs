@@ -2,6 +2,7 @@ using ConsoleAppFramework;
 using Tiny;
 using Tiny.Runtime;
 using Tiny.Runtime.Oci;
+using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
 
 ReportErrors.Install();
@@ -16,6 +17,7 @@ catch (ContainerError e)
     Console.Error.WriteLine($"tiny: {e.Message}");
     return e.ExitCode;
 }
+if (ReadOnlyBinary.Needed(command)) ReadOnlyBinary.Ensure();
 using var ociLogging = Logging.CreateForOci(globals);
 OciCommands.Globals = globals;
 OciCommands.Log = ReportErrors.ErrorLog = ociLogging.CreateLogger("tiny");
