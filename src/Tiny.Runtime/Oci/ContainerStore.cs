@@ -157,6 +157,20 @@ public sealed partial class ContainerStore(string root)
         }
     }
 
+    /// <summary>Removes ROOT/ID if it has no state (or is missing); false when it holds a record.</summary>
+    public bool RemoveUnrecorded(string id)
+    {
+        ValidateId(id);
+        var (held, record) = TryOpen(id);
+        if (held is null) return true;
+        using (held)
+        {
+            if (record is not null) return false;
+            Remove(id);
+            return true;
+        }
+    }
+
     /// <summary>Whether the process <paramref name="pid"/> that started at <paramref name="startTime"/> still runs.</summary>
     public static bool IsAlive(int pid, ulong startTime) => pid > 0 && ProcessStartTime(pid) == startTime;
 

@@ -174,6 +174,9 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     /// <summary>Removes a stopped or created container (runc kills a created one); <paramref name="force"/> kills a running one first.</summary>
     public void Delete(string id, bool force)
     {
+        // As runc: --force on a container with no record succeeds, removing what a create killed before it
+        // recorded the init left (its state directory; the init, waiting on tiny's pipe, has exited).
+        if (force && _store.RemoveUnrecorded(id)) return;
         var (held, record) = _store.Open(id);
         using (held)
         {

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Tiny.Tests.Integration.Oci;
+
+/// <summary>
+/// SIGKILL of tiny in the middle of create, start, exec or delete: a later `delete --force` (what podman and
+/// containerd run after a failed command) leaves no state, cgroup, mount or process of the container.
+/// </summary>
+public class OciKillSafetyTests
+{
+    [Test]
+    [Arguments("create", "state directory")]
+    [Arguments("create", "init recorded")]
+    [Arguments("create", "cgroup")]
+    [Arguments("start", "running")]
+    [Arguments("exec", "exec'd process")]
+    [Arguments("delete", "running")]
+    public async Task Delete_force_after_a_killed_command_leaves_nothing(string command, string killPoint)
+    {
+        RuntimeUnderTest.Require("tiny");
+        using var runtime = RuntimeUnderTest.Of("tiny");
+        var id = runtime.NewId("kill9");
+        // The id in the command line marks every process of the container (and every tiny working on it).
+        var blockedInConnect = killPoint == "state directory";
+        using var bundle = await OciBundle.Create(["sh", "-c", $"sleep 1000; : {id}"], config => config["process"]!["terminal"] = blockedInConnect);
+        // Between its state directory and the init's record tiny create connects to --console-socket: a listener
+        // whose backlog is full holds it there (unix(7): connect blocks while the peer's queue is full).
+        var consoleSocket = Path.Combine(runtime.Root, "console.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        using var queued = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        if (blockedInConnect)
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(consoleSocket));
+            listener.Listen(0);
+            queued.Connect(new UnixDomainSocketEndPoint(consoleSocket));
+        }
+        var mountsBefore = Tiny.HostMounts();
+        var stateDirectory = Path.Combine(runtime.Root, id);
+
+        if (command != "create")
+        {
+            await Assert.That((await runtime.Detached("create", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
+            if (command != "start") await Assert.That((await runtime.Run("start", id)).ExitCode).IsEqualTo(0);
+        }
+        Func<bool> reached = killPoint switch
+        {
+            "state directory" => () => Directory.Exists(stateDirectory),
+            "init recorded" => () => File.Exists(Path.Combine(stateDirectory, "state.json")),
+            "cgroup" => () => Directory.Exists(PidsCgroupOf(id)),
+            "exec'd process" => () => ProcessesNaming($"exec-{id}").Any(pid => !IsTiny(pid)),
+            _ => () => true,
+        };
+        string[] args = command switch
+        {
+            "create" when blockedInConnect => ["create", "--bundle", bundle.Path, "--console-socket", consoleSocket, id],
+            "create" => ["create", "--bundle", bundle.Path, id],
+            "exec" => ["exec", id, "sh", "-c", $"sleep 1000; : exec-{id}"],
+            "delete" => ["delete", "--force", id],
+            _ => [command, id],
+        };
+        await KillWhen(runtime, args, reached);
+
+        var delete = await runtime.Run("delete", "--force", id);
+        if (delete.ExitCode != 0) await Assert.That(delete.Stderr).Contains("does not exist");
+        await Assert.That(Directory.Exists(stateDirectory)).IsFalse();
+        await Assert.That(Tiny.CgroupDirectoriesOf(id)).IsEmpty();
+        await Assert.That(Tiny.HostMounts()).IsEqualTo(mountsBefore);
+        await Assert.That(ProcessesNaming(id)).IsEmpty();
+    }
+
+    /// <summary>Starts tiny with <paramref name="args"/> and SIGKILLs it as soon as <paramref name="reached"/> holds.</summary>
+    static async Task KillWhen(RuntimeUnderTest runtime, string[] args, Func<bool> reached)
+    {
+        var info = new ProcessStartInfo(runtime.Binary) { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])["--root", runtime.Root, .. args]) info.ArgumentList.Add(arg);
+        using var tiny = Process.Start(info)!;
+        var deadline = Stopwatch.StartNew();
+        while (!reached() && !tiny.HasExited && deadline.Elapsed < TimeSpan.FromSeconds(30)) Thread.SpinWait(100);
+        await Assert.That(reached()).IsTrue();
+        await Assert.That(tiny.HasExited).IsFalse();
+        tiny.Kill();
+        await tiny.WaitForExitAsync();
+    }
+
+    /// <summary>Where tiny makes a container's pids cgroup: tiny-ID under the caller's (this test's) own.</summary>
+    static string PidsCgroupOf(string id)
+    {
+        var own = File.ReadLines("/proc/self/cgroup").Select(line => line.Split(':')).Single(f => f[1].Split(',').Contains("pids"))[2];
+        return $"/sys/fs/cgroup/pids{own.TrimEnd('/')}/tiny-{id}";
+    }
+
+    /// <summary>Live processes whose command line contains <paramref name="marker"/> (zombies have none).</summary>
+    static int[] ProcessesNaming(string marker) =>
+        Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(name => name!.All(char.IsAsciiDigit))
+            .Select(name => int.Parse(name!)).Where(pid => pid != Environment.ProcessId && ReadCommandLine(pid).Contains(marker)).ToArray();
+
+    static bool IsTiny(int pid) => ReadCommandLine(pid).Contains("--root");
+
+    static string ReadCommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+}
