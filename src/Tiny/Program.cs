@@ -17,7 +17,8 @@ catch (ContainerError e)
     Console.Error.WriteLine($"tiny: {e.Message}");
     return e.ExitCode;
 }
-if (ReadOnlyBinary.Needed(command)) ReadOnlyBinary.Ensure();
+var routed = OciCommands.RouteRun(command, globals);
+if (ReadOnlyBinary.Needed(routed)) ReadOnlyBinary.Ensure();
 using var ociLogging = Logging.CreateForOci(globals);
 OciCommands.Globals = globals;
 OciCommands.Log = ReportErrors.ErrorLog = ociLogging.CreateLogger("tiny");
@@ -30,5 +31,5 @@ app.Add<OciCommands>();
 app.Add<ContainerCommands>();
 app.Add<NetworkCommands>("network");
 app.Add<SeccompCommands>("seccomp");
-app.Run(CommandSyntax.Normalize(OciCommands.RouteRun(command, globals), [RunCommand.Syntax, .. OciCommands.Syntaxes, .. ContainerCommands.Syntaxes]));
+app.Run(CommandSyntax.Normalize(routed, [RunCommand.Syntax, .. OciCommands.Syntaxes, .. ContainerCommands.Syntaxes]));
 return ReportErrors.ExitCode();

@@ -14,8 +14,11 @@ public static class ReadOnlyBinary
 {
     const string Self = "/proc/self/exe";
 
-    /// <summary>The commands whose processes enter a container with tiny's binary as their exe.</summary>
-    public static bool Needed(IReadOnlyList<string> command) => command.Count > 0 && command[0] is "run" or "create" or "exec";
+    /// <summary>
+    /// The OCI commands whose processes enter a container with tiny's binary as their exe. Not tiny run: its
+    /// monitor is found by its exe (start-stop-daemon --exec), and a detached mount's file reads as "/" there.
+    /// </summary>
+    public static bool Needed(IReadOnlyList<string> command) => command.Count > 0 && command[0] is "run-bundle" or "create" or "exec";
 
     /// <summary>Returns when tiny already runs from a read-only mount (or is not root, who alone may make one);
     /// otherwise does not return.</summary>
