@@ -5,7 +5,7 @@ namespace Tiny.Tests.Integration.Network;
 
 /// <summary>`tiny run --net bridge` (the default as root) end to end, on the real tiny0 bridge and
 /// `ip tiny` table. Every packet stays on this machine: the bridge, the containers and loopback.
-/// The session hook in <see cref="BridgeCleanup"/> prunes tiny0 if these tests made it.</summary>
+/// The session hook in <see cref="HostStateCleanup"/> prunes tiny0 if these tests made it.</summary>
 public class BridgeRunTests
 {
     const string LeaseFile = "/run/tiny/net/leases";
@@ -218,23 +218,34 @@ public class BridgeRunTests
     }
 }
 
-/// <summary>Removes tiny0 and the `ip tiny` table after the test session when the session made them
-/// (they outlive containers by design, as Docker's bridge does).</summary>
-public static class BridgeCleanup
+/// <summary>Removes what tiny keeps between containers when this test session made it: bridge tiny0 and the
+/// `ip tiny` table (they outlive containers by design, as Docker's bridge does), and the state directories of
+/// address and ID-range leases once no lease is held.</summary>
+public static class HostStateCleanup
 {
-    static bool existedBefore;
+    const string State = "/run/tiny";
+    static bool bridgeBefore, userNamespacesBefore, stateBefore;
 
     [Before(TestSession)]
-    public static void Note() => existedBefore = Directory.Exists("/sys/class/net/tiny0");
+    public static void Note()
+    {
+        bridgeBefore = Directory.Exists("/sys/class/net/tiny0");
+        userNamespacesBefore = Directory.Exists($"{State}/userns");
+        stateBefore = Directory.Exists(State);
+    }
 
     [After(TestSession)]
-    public static async Task Prune()
+    public static async Task Clean()
     {
-        if (existedBefore || !Tiny.IsRoot || !File.Exists(Tiny.Binary)) return;
-        await Tiny.Run("network", "prune");
-        // Pruned (no lease file left): what remains of the state directory is its lock file.
-        if (File.Exists("/run/tiny/net/leases") || !Directory.Exists("/run/tiny/net")) return;
-        Directory.Delete("/run/tiny/net", recursive: true);
-        if (!Directory.EnumerateFileSystemEntries("/run/tiny").Any()) Directory.Delete("/run/tiny");
+        if (!Tiny.IsRoot || !File.Exists(Tiny.Binary)) return;
+        if (!bridgeBefore)
+        {
+            await Tiny.Run("network", "prune");
+            // Pruned (no lease file left): what remains of the state directory is its lock file.
+            if (!File.Exists($"{State}/net/leases") && Directory.Exists($"{State}/net")) Directory.Delete($"{State}/net", recursive: true);
+        }
+        if (!userNamespacesBefore && Directory.Exists($"{State}/userns") && new FileInfo($"{State}/userns/leases") is { Exists: false } or { Length: 0 })
+            Directory.Delete($"{State}/userns", recursive: true);
+        if (!stateBefore && Directory.Exists(State) && !Directory.EnumerateFileSystemEntries(State).Any()) Directory.Delete(State);
     }
 }
