@@ -4,8 +4,8 @@
 #
 # Builds tiny (./publish.sh), installs runc, crun, hyperfine, busybox-static and time from Debian when missing,
 # makes a bundle in a temporary directory (rootfs: /bin/busybox and its applet links; config.json: `runc spec` with
-# terminal false, args ["/bin/true"], without linux.resources and without the cgroup mount on /sys/fs/cgroup, which
-# tiny's bundle commands refuse) and measures with hyperfine (-N: no shell):
+# terminal false, args ["/bin/true"], without linux.resources and the cgroup mount on /sys/fs/cgroup) and measures
+# with hyperfine (-N: no shell):
 #   - run of the /bin/true container, end to end, for tiny, runc and crun, on that one config.json
 #     (tiny --root DIR run --bundle BUNDLE ID, as runc and crun);
 #   - create + start + delete for the three;
