@@ -54,6 +54,19 @@ public static unsafe partial class Process
         return status;
     }
 
+    /// <summary>
+    /// Root of the host: effective UID 0 in the initial user namespace, whose uid_map maps all of 0-4294967294
+    /// onto itself (user_namespaces(7)). Root inside another user namespace (rootless podman runs its runtime so)
+    /// holds capabilities only there: no host cgroups, no device nodes, no host-wide mounts.
+    /// </summary>
+    public static bool IsHostRoot() => GetEffectiveUserId() == 0 && IsInitialUserNamespace();
+
+    static bool IsInitialUserNamespace()
+    {
+        var map = FileDescriptor.ReadAllText("/proc/self/uid_map").Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+        return map is ["0", "0", "4294967295"];
+    }
+
     /// <summary>A pidfd for <paramref name="pid"/>: readable once the process has exited (pidfd_open(2)).</summary>
     public static int OpenPidFd(int pid)
     {

@@ -200,7 +200,7 @@ public sealed class ContainerLauncher(ILogger log)
         TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, Action<LaunchedContainer> cloned)
     {
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, devices: spec.Limits.DeviceRules is not null,
-            delegatedOnly: Process.GetEffectiveUserId() != 0);
+            delegatedOnly: !Process.IsHostRoot());
         var cgroupView = spec.CgroupMountFlags is { } viewFlags ? cgroup.ViewMounts(viewFlags, Oci.OciMounts.CgroupMountPoint) : [];
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();

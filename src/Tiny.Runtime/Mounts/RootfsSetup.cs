@@ -43,11 +43,13 @@ public static class RootfsSetup
     /// <param name="userNamespace">The container's user namespace (its maps written), or null.</param>
     /// <param name="rootfsSocket">Where the parent sends the id-mapped rootfs; -1 binds the rootfs as it is.</param>
     /// <param name="ownNetwork">Whether the container has a network namespace of its own.</param>
+    /// <param name="bindDevices">Bind the host's device nodes rather than make them, even without a user namespace of
+    /// the container's own (tiny in one).</param>
     public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts,
         ulong rootPropagation = MS_REC | MS_PRIVATE, IReadOnlyList<string>? maskedPaths = null,
         IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null,
         Spec.UserNamespace? userNamespace = null, int rootfsSocket = -1, IReadOnlyList<DeviceNode>? devices = null,
-        IReadOnlyList<StandardMount>? standardMounts = null, bool ownNetwork = true)
+        IReadOnlyList<StandardMount>? standardMounts = null, bool ownNetwork = true, bool bindDevices = false)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
         var root = rootfs ?? HostRootMountPoint;
@@ -83,7 +85,7 @@ public static class RootfsSetup
             yield return new MountStep(null, root + "/sys", null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         }
         else yield return Standard("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-        foreach (var step in DevSteps(root, userNamespace, Standard, devices ?? [])) yield return step;
+        foreach (var step in DevSteps(root, userNamespace, bindDevices || userNamespace is not null, Standard, devices ?? [])) yield return step;
         foreach (var request in requests)
             yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
 
@@ -95,7 +97,10 @@ public static class RootfsSetup
         if (rootfs is null || readonlyRootfs) yield return new RemountReadonly("/");
     }
 
-    static IEnumerable<ChildStep> DevSteps(string root, Spec.UserNamespace? userNamespace,
+    static MountInRoot BindHostDevice(string root, string path) =>
+        new(root, path, new MountRequest(path, path, "bind", MS_BIND, 0, null), CreateMissing: true);
+
+    static IEnumerable<ChildStep> DevSteps(string root, Spec.UserNamespace? userNamespace, bool bindDevices,
         Func<string?, string, string, ulong, string?, MountStep> standard, IReadOnlyList<DeviceNode> devices)
     {
         var dev = root + "/dev";
@@ -106,15 +111,17 @@ public static class RootfsSetup
             if (devices.Any(d => d.Path == path)) continue;
             // In a user namespace mknod(2) of a device is EPERM, and a tmpfs mounted there is nodev anyway
             // (user_namespaces(7)): bind the host's device onto an empty file, as runc does rootless.
-            yield return userNamespace is null
-                ? new MakeDevice(root + path, CharDevice | 0x1b6, major, minor)
-                : new MountInRoot(root, path, new MountRequest(path, path, "bind", MS_BIND, 0, null), CreateMissing: true);
+            yield return bindDevices
+                ? BindHostDevice(root, path)
+                : new MakeDevice(root + path, CharDevice | 0x1b6, major, minor);
         }
         // The directories a device's path needs; /dev is a fresh tmpfs, so no symlink of the rootfs's is on the way.
         foreach (var dir in devices.SelectMany(d => Parents(d.Path)).Distinct())
             yield return new MakeDirectory(dev + dir["/dev".Length..], 0x1ed);
         foreach (var device in devices)
-            yield return new MakeDevice(dev + device.Path["/dev".Length..], device.Mode, device.Major, device.Minor, device.Uid, device.Gid);
+            yield return bindDevices
+                ? BindHostDevice(root, device.Path)
+                : new MakeDevice(dev + device.Path["/dev".Length..], device.Mode, device.Major, device.Minor, device.Uid, device.Gid);
         yield return new MakeDirectory(dev + "/pts", 0x1ed);
         // devpts refuses a gid= that the user namespace does not map (EINVAL).
         var ttyGroup = userNamespace is null || Spec.UserNamespace.Maps(userNamespace.GidMap, TtyGid) ? $",gid={TtyGid}" : "";

@@ -17,7 +17,7 @@ public sealed record GlobalOptions
     /// <summary>--rootless: true or false as given; null (auto) is rootless when tiny is not root.</summary>
     public bool? Rootless { get; init; }
 
-    public bool IsRootless => Rootless ?? Interop.Process.GetEffectiveUserId() != 0;
+    public bool IsRootless => Rootless ?? !Interop.Process.IsHostRoot();
     public string? Log { get; init; }
     public string LogFormat { get; init; } = "text";
     public bool Debug { get; init; }
@@ -80,7 +80,7 @@ public sealed record GlobalOptions
 
     static string DefaultRootFor(uint euid)
     {
-        if (euid == 0) return DefaultRoot;
+        if (euid == 0 && Interop.Process.IsHostRoot()) return DefaultRoot;
         if (Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } runtimeDir && runtimeDir.StartsWith('/')
             && Directory.Exists(runtimeDir) && Interop.FileSystem.IsWritable(runtimeDir))
             return Path.Combine(runtimeDir, "tiny");

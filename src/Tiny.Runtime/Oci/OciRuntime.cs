@@ -343,7 +343,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var fullBundle = Path.GetFullPath(bundle);
         var container = OciConversion.ToContainer(OciConversion.Load(fullBundle), fullBundle, id, LsmEnabled);
         foreach (var skipped in container.Skipped) log.ZLogDebug($"{skipped}");
-        var spec = container.Spec with { PreserveFds = preserveFds };
+        var spec = container.Spec with { PreserveFds = preserveFds, BindDevices = !Process.IsHostRoot() };
         if (spec.UserNamespace is { } maps && Users.RootlessIds.DeniesSetgroups(maps, Process.GetEffectiveUserId() == 0))
         {
             if (spec.AdditionalGids.Count > 0)

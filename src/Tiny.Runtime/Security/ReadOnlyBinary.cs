@@ -24,7 +24,7 @@ public static class ReadOnlyBinary
     /// otherwise does not return.</summary>
     public static void Ensure()
     {
-        if (Process.GetEffectiveUserId() != 0 || FileSystem.IsOnReadOnlyMount(Self)) return;
+        if (!Process.IsHostRoot() || FileSystem.IsOnReadOnlyMount(Self)) return;
         var binary = DetachedMount.CloneTree(Self);
         DetachedMount.MakeReadOnly(binary);
         Process.ExecuteFile(binary, File.ReadAllBytes("/proc/self/cmdline"), File.ReadAllBytes("/proc/self/environ"));

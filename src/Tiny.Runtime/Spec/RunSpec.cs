@@ -67,6 +67,9 @@ public sealed record RunSpec
     public uint SeccompFlags { get; init; }
     /// <summary>The user namespace to run in (its maps, or <see cref="Spec.UserNamespace.Auto"/> until leased); null for none.</summary>
     public UserNamespace? UserNamespace { get; init; }
+    /// <summary>Bind the host's device nodes instead of making them: set when tiny itself runs in a user namespace
+    /// (rootless podman's), where mknod(2) of a device is EPERM as in one of the container's own.</summary>
+    public bool BindDevices { get; init; }
     /// <summary>Device nodes to create under /dev (OCI linux.devices).</summary>
     public IReadOnlyList<Mounts.DeviceNode> Devices { get; init; } = [];
     /// <summary>Flags and data for the /proc, /sys and /dev mounts tiny makes itself, where a config gives its own.</summary>

@@ -97,6 +97,33 @@ public class RootlessUserTests
         await Assert.That((await Must("stat", "-c", "%u", Path.Combine(data, "made"))).Trim()).IsEqualTo(Uid.ToString());
     }
 
+    /// <summary>Rootless podman runs its runtime as root of a user namespace of its own: tiny takes that for
+    /// rootless (no host cgroups, device nodes bound, state under XDG_RUNTIME_DIR).</summary>
+    [Test]
+    public async Task Podman_as_the_user_runs_echo_and_returns_the_exit_code_with_tiny_as_its_runtime()
+    {
+        Skip.Unless(File.Exists("/usr/bin/podman"), "podman is needed (apt-get install podman)");
+        var runtime = Path.Combine(Home, "tiny");
+        File.Copy(Tiny.Binary, runtime, overwrite: true);
+        await Must("tar", "-C", Rootfs, "-cf", Path.Combine(Home, "image.tar"), ".");
+        await Must("chown", $"{User}:{User}", runtime, Path.Combine(Home, "image.tar"));
+        // podman's own state in the test's home: storage, run directory, nothing of the host's.
+        const string script = "export HOME=\"$0\" XDG_RUNTIME_DIR=\"$0/run\"; mkdir -p -m 700 \"$XDG_RUNTIME_DIR\"; cd \"$0\"; "
+            + "podman import image.tar localhost/tinytest:latest >/dev/null && "
+            + "podman run --rm --runtime \"$0/tiny\" --network none localhost/tinytest:latest sh -c 'echo hello from podman; id -u; exit 3'; "
+            + "echo status=$?; podman system reset -f >/dev/null 2>&1";
+        try
+        {
+            var result = await AsUser(script, []);
+            await Assert.That(result.Stdout).IsEqualTo("hello from podman\n0\nstatus=3\n");
+        }
+        finally
+        {
+            // podman leaves a pause process holding its user namespace.
+            await Tiny.Exec("pkill", ["-KILL", "-u", User]);
+        }
+    }
+
     [Test]
     public async Task A_state_directory_someone_else_made_first_is_refused()
     {
