@@ -102,7 +102,6 @@ public sealed class ContainerLauncher(ILogger log)
     public int Exec(RunSpec spec, byte[]? seccomp, int initPid, IReadOnlyList<string> cgroupDirectories, bool detach,
         int consoleSocket, Action<int> started)
     {
-        if (Process.GetEffectiveUserId() != 0) throw new ContainerError("exec needs root (tiny does not join a rootless container's user namespace yet)");
         using var terminal = _terminal = spec.Tty && consoleSocket < 0 ? new TerminalSession(spec.Interactive) : null;
         var registrations = detach ? [] : ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();

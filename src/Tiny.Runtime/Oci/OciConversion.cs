@@ -211,6 +211,7 @@ public static class OciConversion
     {
         [Namespace.CLONE_NEWNS] = "mnt", [Namespace.CLONE_NEWUTS] = "uts", [Namespace.CLONE_NEWIPC] = "ipc",
         [Namespace.CLONE_NEWPID] = "pid", [Namespace.CLONE_NEWNET] = "net", [Namespace.CLONE_NEWCGROUP] = "cgroup",
+        [Namespace.CLONE_NEWUSER] = "user",
     };
 
     /// <summary>A new user namespace and its maps go together (runc's validator); the process's IDs must be mapped.

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
 using Tiny.Runtime.Launch;
+using Tiny.Runtime.Spec;
 using ZLogger;
 
 namespace Tiny.Runtime.Oci;
@@ -248,7 +249,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             config.Process = ExecProcess(request, config.Process ?? new OciProcess());
             container = OciConversion.ToContainer(config, record.Bundle, id, LsmEnabled);
         }
-        var spec = container.Spec with { PreserveFds = preserveFds };
+        var spec = ForThisHost(container.Spec) with { PreserveFds = preserveFds };
         if (detach) RequireConsoleSocket(container, consoleSocket);
         var socket = ConnectConsole(spec.Tty ? consoleSocket : null);
         try
@@ -343,14 +344,18 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var fullBundle = Path.GetFullPath(bundle);
         var container = OciConversion.ToContainer(OciConversion.Load(fullBundle), fullBundle, id, LsmEnabled);
         foreach (var skipped in container.Skipped) log.ZLogDebug($"{skipped}");
-        var spec = container.Spec with { PreserveFds = preserveFds, BindDevices = !Process.IsHostRoot() };
-        if (spec.UserNamespace is { } maps && Users.RootlessIds.DeniesSetgroups(maps, Process.GetEffectiveUserId() == 0))
-        {
-            if (spec.AdditionalGids.Count > 0)
-                throw new ContainerError($"{OciConversion.ConfigFile}: process.user.additionalGids cannot be set without root when linux.gidMappings maps one gid (setgroups is denied)");
-            spec = spec with { SetgroupsDenied = true };
-        }
-        return container with { Spec = spec };
+        return container with { Spec = ForThisHost(container.Spec) with { PreserveFds = preserveFds } };
+    }
+
+    /// <summary>What depends on how tiny runs here: without the host's root, device nodes are bound, and a user
+    /// namespace whose gid map an unprivileged process wrote has setgroups denied.</summary>
+    static RunSpec ForThisHost(RunSpec spec)
+    {
+        spec = spec with { BindDevices = !Process.IsHostRoot() };
+        if (spec.UserNamespace is not { } maps || !Users.RootlessIds.DeniesSetgroups(maps, Process.GetEffectiveUserId() == 0)) return spec;
+        if (spec.AdditionalGids.Count > 0)
+            throw new ContainerError($"{OciConversion.ConfigFile}: process.user.additionalGids cannot be set without root when linux.gidMappings maps one gid (setgroups is denied)");
+        return spec with { SetgroupsDenied = true };
     }
 
     static ContainerRecord Record(string id, string bundle, OciContainer container, LaunchedContainer child) => new()

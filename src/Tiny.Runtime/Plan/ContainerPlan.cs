@@ -84,7 +84,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     {
         List<ChildStep> steps = [new SetDumpable(false), new CloseFd(channel.SyncWrite), new CloseFd(channel.ErrorRead),
             new WaitForParent(channel.SyncRead), new CloseFd(channel.SyncRead)];
-        foreach (var ns in (spec.Namespaces ?? []).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
+        // The user namespace first: the others are owned by it, and joining them takes CAP_SYS_ADMIN there
+        // (setns(2)), which its owner's process gets by joining it. The mount namespace last, as for create.
+        foreach (var ns in (spec.Namespaces ?? []).OrderBy(n => n.Type == Namespace.CLONE_NEWUSER ? 0 : n.Type == Namespace.CLONE_NEWNS ? 2 : 1))
             steps.Add(new JoinNamespace($"/proc/{initPid}/ns/{Oci.OciConversion.ProcNamespaceFiles[ns.Type]}", ns.Type));
         steps.Add(new ForkIntoPidNamespace(pidPipe));
         steps.Add(new SetUmask(0));

@@ -154,7 +154,7 @@ public class RootlessUserTests
     }
 
     [Test]
-    public async Task A_rootless_bundle_goes_through_create_start_state_kill_delete()
+    public async Task A_rootless_bundle_goes_through_create_start_state_exec_kill_delete()
     {
         var bundle = Path.Combine(Home, "bundle");
         Directory.CreateDirectory(bundle);
@@ -174,9 +174,15 @@ public class RootlessUserTests
         await Assert.That((string?)state["status"]).IsEqualTo("created");
         await Assert.That(File.ReadAllLines($"/proc/{(int)state["pid"]!}/status").Single(l => l.StartsWith("Uid:"))).StartsWith($"Uid:\t{Uid}\t");
         await Assert.That((await AsUser("start", id)).ExitCode).IsEqualTo(0);
-        for (var i = 0; i < 200 && !File.Exists(Path.Combine(Rootfs, "tmp", "seen")); i++) await Task.Delay(25);
+        var seen = Path.Combine(Rootfs, "tmp", "seen");
+        // The shell creates the file, then writes it: wait for the line.
+        for (var i = 0; i < 200 && !(File.Exists(seen) && File.ReadAllText(seen).EndsWith('\n')); i++) await Task.Delay(25);
         await Assert.That(File.ReadAllText(Path.Combine(Rootfs, "tmp", "seen"))).IsEqualTo("0\n");
         await Assert.That((string?)JsonNode.Parse((await AsUser("state", id)).Stdout)!["status"]).IsEqualTo("running");
+        var exec = await AsUser("exec", id, "sh", "-c", "id -u; cat /tmp/seen; exit 4");
+        await Assert.That(exec.Stderr).IsEmpty();
+        await Assert.That(exec.Stdout).IsEqualTo("0\n0\n");
+        await Assert.That(exec.ExitCode).IsEqualTo(4);
         await Assert.That((await AsUser("kill", id, "TERM")).ExitCode).IsEqualTo(0);
         string? status = null;
         for (var i = 0; i < 200 && status != "stopped"; i++, await Task.Delay(25))
