@@ -11,7 +11,8 @@ namespace Tiny;
 /// Every failure ends as one line on stderr, <c>tiny: ...</c>, and a distinct exit code; never a stack trace.
 /// Commands run synchronously on the main thread (no ConsoleAppFramework filter: a filter runs the command through
 /// Task.Run, which starts the thread pool), so ConsoleAppFramework catches what a command throws and hands
-/// <see cref="Report"/> only its text: bad arguments as the message, anything else as <c>Exception.ToString()</c>.
+/// <see cref="Report"/> only its text: bad arguments as the message, anything else as <c>Exception.ToString()</c>
+/// (a stack trace, which is never shown: a bug is reported as its exception's type and message).
 /// The exceptions thrown meanwhile are kept so that the text can be traced back to the exception it came from.
 /// </summary>
 internal static class ReportErrors
@@ -39,7 +40,9 @@ internal static class ReportErrors
         {
             ContainerError e => (e.Message, e.ExitCode),
             SyscallException or IOException or UnauthorizedAccessException => (thrown.Message, ContainerError.RuntimeFailure),
-            // Bad arguments (ConsoleAppFramework's own message; exit 125 as Docker does, not its 1), or a bug.
+            // A bug: still one line, naming the exception.
+            not null => ($"internal error: {thrown.GetType().Name}: {thrown.Message}", ContainerError.RuntimeFailure),
+            // Bad arguments: ConsoleAppFramework's own message (exit 125 as Docker does, not its 1).
             _ => (text, ContainerError.RuntimeFailure),
         };
         ErrorLog.ZLogError($"{message}");
