@@ -46,7 +46,7 @@ public sealed partial record RunOptions
     {
         if (Command.Count == 0 || Command[0].Length == 0) throw new ContainerError("run needs a command: tiny run [options] [--] COMMAND [ARG...]");
         var rootfs = ResolveRootfs(Rootfs);
-        var id = Name ?? Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())[..12];
+        var id = Name ?? RandomId();
         if (!ValidName().IsMatch(id)) throw new ContainerError($"invalid --name \"{id}\": use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)");
         var hostname = Hostname ?? id;
         if (hostname.Length is 0 or > 64) throw new ContainerError($"invalid --hostname \"{hostname}\": 1 to 64 characters");
@@ -114,6 +114,17 @@ public sealed partial record RunOptions
 
     static bool IsUnder(string path, string directory) =>
         path == directory || path.StartsWith(directory + "/", StringComparison.Ordinal);
+
+    /// <summary>12 hex digits, never digits only: the id is the default hostname, and resolvers take an all-digit
+    /// name for a number, not a host (Docker's stringid does the same, moby#3869).</summary>
+    internal static string RandomId()
+    {
+        while (true)
+        {
+            var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())[..12];
+            if (!id.All(char.IsAsciiDigit)) return id;
+        }
+    }
 
     static string? ResolveRootfs(string? rootfs)
     {

@@ -27,6 +27,15 @@ public class RunOptionsTests
     }
 
     [Test]
+    public async Task A_generated_id_is_12_hex_digits_never_digits_only()
+    {
+        // About one id in 280 would be digits only, which a resolver reads as a number rather than a hostname.
+        var ids = Enumerable.Range(0, 5000).Select(_ => RunOptions.RandomId()).ToArray();
+        await Assert.That(ids.All(id => id.Length == 12 && id.All(char.IsAsciiHexDigitLower))).IsTrue();
+        await Assert.That(ids.Any(id => id.All(char.IsAsciiDigit))).IsFalse();
+    }
+
+    [Test]
     public async Task Without_root_the_default_network_is_none()
     {
         var spec = Minimal.ToSpec(_ => null, asRoot: false);
