@@ -59,12 +59,15 @@ public static unsafe partial class Process
     /// onto itself (user_namespaces(7)). Root inside another user namespace (rootless podman runs its runtime so)
     /// holds capabilities only there: no host cgroups, no device nodes, no host-wide mounts.
     /// </summary>
-    public static bool IsHostRoot() => GetEffectiveUserId() == 0 && IsInitialUserNamespace();
+    public static bool IsHostRoot() => HostRoot.Value;
 
-    static bool IsInitialUserNamespace()
+    /// <summary>Read once per process (several places ask on one launch); its own class, so no static that needs
+    /// initialising is ever touched by the container child, which only uses constants here.</summary>
+    static class HostRoot
     {
-        var map = FileDescriptor.ReadAllText("/proc/self/uid_map").Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
-        return map is ["0", "0", "4294967295"];
+        public static readonly bool Value = GetEffectiveUserId() == 0
+            && FileDescriptor.ReadAllText("/proc/self/uid_map").Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)
+                is ["0", "0", "4294967295"];
     }
 
     /// <summary>A pidfd for <paramref name="pid"/>: readable once the process has exited (pidfd_open(2)).</summary>
