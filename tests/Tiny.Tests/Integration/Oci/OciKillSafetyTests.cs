@@ -40,6 +40,8 @@ public class OciKillSafetyTests
         {
             await Assert.That((await runtime.Detached("create", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
             if (command != "start") await Assert.That((await runtime.Run("start", id)).ExitCode).IsEqualTo(0);
+            // exec needs the init to have left the exec FIFO behind: start may return just before.
+            if (command == "exec") await Assert.That((string?)(await runtime.WaitForStatus(id, "running"))["status"]).IsEqualTo("running");
         }
         // Once the init waits to be started tiny create writes --pid-file, through a temporary file: a FIFO there
         // with no reader holds it (fifo(7)).

@@ -39,6 +39,7 @@ public class OciSafetyTests
     /// <summary>CVE-2021-30465: a mount destination that is (or passes through) a symlink in the rootfs
     /// must not put the mount on the host. tiny resolves destinations inside the rootfs.</summary>
     [Test]
+    [NotInParallel("host-mounts")]
     public async Task A_mount_destination_through_a_symlink_stays_inside_the_rootfs()
     {
         using var runtime = RuntimeUnderTest.Of("tiny");

@@ -5,7 +5,8 @@ namespace Tiny.Tests.Integration.Oci;
 /// test rootfs. Each client gets its own storage, state and socket under a temporary directory, removed afterwards
 /// with everything the client left (containers, images, the cgroup parents it names, containerd's shim state).
 /// </summary>
-[NotInParallel("real-clients")]
+// podman and containerd mount under the temporary directory while they run: not beside a test that compares mounts.
+[NotInParallel(["real-clients", "host-mounts"])]
 public class RealClientTests
 {
     const string Podman = "/usr/bin/podman", Ctr = "/usr/bin/ctr", Containerd = "/usr/bin/containerd";

@@ -56,6 +56,7 @@ public class ErrorTests
     }
 
     [Test]
+    [NotInParallel("host-mounts")]
     public async Task A_cgroup_write_the_kernel_refuses_is_reported_and_cleaned_up()
     {
         var name = Tiny.UniqueName("refused");

@@ -85,6 +85,7 @@ public class LifecycleTests
     }
 
     [Test]
+    [NotInParallel("host-mounts")]
     public async Task A_run_leaves_the_host_mount_table_unchanged()
     {
         var before = Tiny.HostMounts();

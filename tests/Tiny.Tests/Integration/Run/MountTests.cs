@@ -9,6 +9,7 @@ public class MountTests
     static string HostDirectory(string prefix) => Directory.CreateTempSubdirectory(prefix).FullName;
 
     [Test]
+    [NotInParallel("host-mounts")]
     public async Task A_file_written_to_a_volume_is_on_the_host_and_the_host_mounts_stay_as_they_were()
     {
         var host = HostDirectory("tiny-volume-");
@@ -94,6 +95,7 @@ public class MountTests
     }
 
     [Test]
+    [NotInParallel("host-mounts")]
     [Arguments("-v", "/nonexistent-volume:/data", "volume /nonexistent-volume: no such file or directory")]
     [Arguments("-v", "/tmp:/data:rx", "invalid --volume \"/tmp:/data:rx\": mode \"rx\" is not ro or rw")]
     [Arguments("--tmpfs", "/scratch:size=lots", "invalid --tmpfs size \"lots\": expected a size such as 512M or 1G")]

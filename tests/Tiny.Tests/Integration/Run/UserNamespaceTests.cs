@@ -42,6 +42,7 @@ public class UserNamespaceTests
     }
 
     [Test]
+    [NotInParallel("host-mounts")]
     public async Task Parallel_containers_get_disjoint_leased_ranges_that_the_host_sees_and_give_them_back()
     {
         var shared = SharedDirectory();
