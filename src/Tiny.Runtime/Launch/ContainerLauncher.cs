@@ -29,7 +29,7 @@ public sealed class ContainerLauncher(ILogger log)
 
     /// <param name="started">Called once the command has been exec'd (the OCI state is written then).</param>
     /// <param name="notify">Relays the container's sd_notify messages while it runs.</param>
-    /// <param name="cloned">Called once the child is in its cgroup and released, before its exec (to record its pid and cgroup).</param>
+    /// <param name="cloned">Called right after clone, before the child does anything (to record its pid and cgroup).</param>
     /// <param name="consoleSocket">With a terminal: a connected socket the child sends its master to (--console-socket);
     /// -1 to keep the master here and copy it to tiny's stdio.</param>
     public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
@@ -84,7 +84,7 @@ public sealed class ContainerLauncher(ILogger log)
     /// <summary>
     /// Sets a container up to the point where it waits on its exec FIFO (<see cref="ContainerPlan.Build"/>'s
     /// execFifo) and returns it; the init then outlives tiny. <paramref name="cloned"/> gets the init and its cgroup
-    /// once it is released, while it sets itself up, so that a caller records them before create returns.
+    /// right after clone, before the child does anything, so that a caller can record them first.
     /// </summary>
     public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1)
     {
@@ -229,6 +229,7 @@ public sealed class ContainerLauncher(ILogger log)
             var container = new LaunchedContainer(pid, cgroup);
             try
             {
+                cloned(container);
                 userNamespace?.MapAndSendRootfs(pid);
                 if (userNamespace is not null) Timing?.Mark("user namespace maps + id-mapped rootfs");
                 if (cgroup.Directories.Count > 0) log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
@@ -249,18 +250,6 @@ public sealed class ContainerLauncher(ILogger log)
             FileDescriptor.WriteAll(syncWrite, [1]);
             FileDescriptor.Close(syncWrite);
             syncWrite = -1;
-            // Recorded while the child sets itself up, not before releasing it: the record (state file, pid file)
-            // takes about a millisecond, mostly first use of the JSON code.
-            try
-            {
-                cloned(container);
-            }
-            catch
-            {
-                Process.Kill(pid, Process.SIGKILL);
-                Process.WaitForExit(pid);
-                throw;
-            }
 
             Span<int> report = stackalloc int[2];
             var reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
