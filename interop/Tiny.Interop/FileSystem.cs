@@ -76,6 +76,15 @@ public static unsafe partial class FileSystem
             : throw new SyscallException("statfs", Marshal.GetLastPInvokeError(), path);
     }
 
+    [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int MountRaw(string? source, string target, string? type, ulong flags, nint data);
+
+    /// <summary>mount(2) with no file system type or data: binds, remounts and propagation changes.</summary>
+    public static void Mount(string? source, string target, ulong flags)
+    {
+        if (MountRaw(source, target, null, flags, 0) != 0) throw new SyscallException("mount", Marshal.GetLastPInvokeError(), target);
+    }
+
     /// <summary>Creates a directory; false if it already existed.</summary>
     public static bool MakeDirectory(string path, uint mode = 0x1ed /* 0755 */)
     {

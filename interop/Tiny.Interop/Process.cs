@@ -96,17 +96,32 @@ public static unsafe partial class Process
     /// NUL-separated <paramref name="argv"/> and <paramref name="envp"/> (as /proc/self/cmdline and environ hold them);
     /// returns only by throwing.
     /// </summary>
-    public static void ExecuteFile(int fd, ReadOnlySpan<byte> argv, ReadOnlySpan<byte> envp)
+    public static void ExecuteFile(int fd, ReadOnlySpan<byte> argv, ReadOnlySpan<byte> envp) =>
+        ExecuteAt(fd, "\0"u8, 0x1000 /* AT_EMPTY_PATH */, argv, envp);
+
+    /// <summary>As <see cref="ExecuteFile"/>, the program at <paramref name="path"/> (execve(2)).</summary>
+    public static void ExecuteProgram(string path, ReadOnlySpan<byte> argv, ReadOnlySpan<byte> envp) =>
+        ExecuteAt((int)SyscallNumber.AtCurrentDirectory, System.Text.Encoding.UTF8.GetBytes(path + "\0"), 0, argv, envp);
+
+    static void ExecuteAt(int directoryFd, ReadOnlySpan<byte> path, int flags, ReadOnlySpan<byte> argv, ReadOnlySpan<byte> envp)
     {
-        fixed (byte* arguments = argv, environment = envp)
+        fixed (byte* arguments = argv, environment = envp, name = path)
         {
             var argvPointers = Pointers(arguments, argv.Length);
             var envpPointers = Pointers(environment, envp.Length);
-            var empty = (byte)0;
             fixed (byte** a = argvPointers, e = envpPointers)
-                RawSyscall.Invoke(SyscallNumber.Execveat, fd, (long)&empty, (long)a, (long)e, 0x1000 /* AT_EMPTY_PATH */);
+                RawSyscall.Invoke(SyscallNumber.Execveat, directoryFd, (long)name, (long)a, (long)e, flags);
         }
         throw new SyscallException("execveat", RawSyscall.LastErrno);
+    }
+
+    [LibraryImport("libc", EntryPoint = "unshare", SetLastError = true)]
+    private static partial int UnshareRaw(int flags);
+
+    /// <summary>unshare(2) for the calling thread (a mount namespace needs no single-threaded process).</summary>
+    public static void Unshare(ulong flags)
+    {
+        if (UnshareRaw((int)flags) != 0) throw new SyscallException("unshare", Marshal.GetLastPInvokeError());
     }
 
     /// <summary>A NULL-terminated array of the NUL-terminated strings that lie one after another at <paramref name="text"/>.</summary>
