@@ -245,6 +245,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         using (held)
         {
             if (_store.StatusOf(record) != ContainerStatus.Running) throw new ContainerError($"container not running: {id}");
+            if (record.Command is not null) throw new ContainerError($"exec: container {id} was started by tiny run, not from an OCI bundle");
             var config = OciConversion.Load(record.Bundle);
             config.Process = ExecProcess(request, config.Process ?? new OciProcess());
             container = OciConversion.ToContainer(config, record.Bundle, id, LsmEnabled);

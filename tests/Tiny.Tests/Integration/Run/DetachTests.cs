@@ -262,4 +262,22 @@ public class DetachTests
         }
         await AssertGone(name);
     }
+
+    [Test]
+    public async Task Exec_names_a_container_tiny_run_started()
+    {
+        var name = Tiny.UniqueName("noexec");
+        try
+        {
+            await Assert.That((await Detach(name, "sleep", "100")).ExitCode).IsEqualTo(0);
+            var exec = await Tiny.Run("exec", name, "true");
+            await Assert.That(exec.ExitCode).IsEqualTo(125);
+            await Assert.That(exec.Stderr).IsEqualTo($"tiny: exec: container {name} was started by tiny run, not from an OCI bundle\n");
+        }
+        finally
+        {
+            await Tiny.Run("rm", "-f", name);
+        }
+        await AssertGone(name);
+    }
 }
