@@ -67,16 +67,17 @@ internal sealed class OciCommands
         return 0;
     }
 
-    /// <summary>Change a container's memory, cpu and pids limits.</summary>
+    /// <summary>Change a container's memory, cpu, pids and block I/O weight limits.</summary>
     /// <param name="id">The container id.</param>
-    /// <param name="resources">-r, A JSON file of linux.resources (memory, cpu, pids), or - for stdin.</param>
+    /// <param name="resources">-r, A JSON file of linux.resources (memory, cpu, pids, blockIO.weight), or - for stdin.</param>
+    /// <param name="blkioWeight">Block I/O weight of the cgroup, 10 to 1000.</param>
     /// <param name="memory">Memory limit in bytes (suffixes k, m, g).</param>
     /// <param name="memorySwap">Memory plus swap limit in bytes, -1 for unlimited.</param>
     /// <param name="cpuPeriod">CFS period in microseconds.</param>
     /// <param name="cpuQuota">CFS quota in microseconds per period.</param>
     /// <param name="cpuShare">CPU shares (relative weight).</param>
     /// <param name="pidsLimit">Maximum number of processes.</param>
-    public int Update([Argument] string id, string? resources = null, string? memory = null, string? memorySwap = null,
+    public int Update([Argument] string id, string? resources = null, int? blkioWeight = null, string? memory = null, string? memorySwap = null,
         long? cpuPeriod = null, long? cpuQuota = null, long? cpuShare = null, long? pidsLimit = null)
     {
         var config = resources is null ? new OciResources() : ReadResources(resources);
@@ -88,7 +89,14 @@ internal sealed class OciCommands
         if (cpuQuota is not null) config.Cpu.Quota = cpuQuota;
         if (cpuShare is not null) config.Cpu.Shares = (ulong)cpuShare.Value;
         if (pidsLimit is not null) config.Pids = new OciPids { Limit = pidsLimit };
-        Runtime.Update(id, OciConversion.Limits(config) with { DeviceRules = null });
+        if (blkioWeight is not null) config.BlockIo = new OciBlockIo { Weight = blkioWeight };
+        // As runc update: of blockIO only the weight; no device rules or huge page limits.
+        var limits = OciConversion.Limits(config);
+        Runtime.Update(id, limits with
+        {
+            DeviceRules = null, HugepageLimits = null,
+            BlockIo = limits.BlockIo?.Weight is { } weight ? new Runtime.Cgroups.BlockIoLimits(weight) : null,
+        });
         return 0;
     }
 

@@ -2,46 +2,94 @@ using Microsoft.Extensions.Logging;
 
 namespace Tiny.Runtime.Cgroups;
 
-/// <summary>cgroup v1: a directory in each of the memory, cpu and pids hierarchies.</summary>
+/// <summary>cgroup v1: a directory in each of the memory, cpu and pids hierarchies, and in the devices, blkio and hugetlb
+/// ones when the limits need them. On a hybrid host, a limit whose controller is not a v1 hierarchy but is bound to the
+/// v2 tree (mounted at unified/) gets a directory there (<see cref="CgroupV2"/>) too.</summary>
 public sealed class CgroupV1 : ContainerCgroup
 {
     static readonly string[] Controllers = ["memory", "cpu", "pids"];
+
+    /// <summary>The controllers that may be taken from the v2 tree on a hybrid host.</summary>
+    static readonly string[] UnifiedCandidates = ["blkio", "hugetlb"];
+
+    const string Unified = "unified";
+
     readonly Dictionary<string, string> _dirs = [];
+    readonly CgroupV2? _unified;
 
     /// <param name="name">The directory below the caller's cgroup, or an absolute path from each hierarchy's root.</param>
-    /// <param name="devices">Also a directory in the devices hierarchy (for device rules).</param>
-    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name, bool devices = false) : base(fs, log)
+    /// <param name="limits">The limits it is made for: device rules need the devices hierarchy, blockIO blkio, huge page limits hugetlb.</param>
+    /// <param name="hybrid">Whether a v2 tree is mounted at unified/ beside the v1 hierarchies.</param>
+    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name, ResourceLimits? limits = null,
+        bool hybrid = false) : base(fs, log)
     {
-        foreach (var controller in devices ? [.. Controllers, "devices"] : Controllers)
-            _dirs[controller] = name.StartsWith('/')
-                ? $"{mountRoot}/{controller}{name}"
-                : $"{mountRoot}/{controller}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
+        string DirectoryIn(string hierarchy, string controller) => name.StartsWith('/')
+            ? $"{mountRoot}/{hierarchy}{name}"
+            : $"{mountRoot}/{hierarchy}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
+
+        limits ??= ResourceLimits.None;
+        List<string> controllers = [.. Controllers];
+        if (limits.DeviceRules is not null) controllers.Add("devices");
+        if (limits.BlockIo is not null) controllers.Add("blkio");
+        if (limits.HugepageLimits is not null) controllers.Add("hugetlb");
+        foreach (var controller in controllers)
+        {
+            if (hybrid && UnifiedCandidates.Contains(controller) && !IsHierarchy(procSelfCgroup, controller))
+            {
+                var dir = DirectoryIn(Unified, "");
+                _unified ??= new CgroupV2(fs, log, Path.GetDirectoryName(dir)!, Path.GetFileName(dir));
+            }
+            else _dirs[controller] = DirectoryIn(controller, controller);
+        }
     }
 
-    public override IReadOnlyList<string> Directories => [.. _dirs.Values];
+    /// <summary>A container's existing v1 cgroup, from its directories (/sys/fs/cgroup/CONTROLLER/... and, on a hybrid
+    /// host, /sys/fs/cgroup/unified/...).</summary>
+    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, IEnumerable<string> directories) : base(fs, log)
+    {
+        foreach (var dir in directories)
+        {
+            var hierarchy = dir[(mountRoot.Length + 1)..].Split('/')[0];
+            if (hierarchy == Unified) _unified = new CgroupV2(fs, log, Path.GetDirectoryName(dir)!, Path.GetFileName(dir));
+            else _dirs[hierarchy] = dir;
+        }
+    }
 
-    public override IReadOnlyList<(string Name, string Directory)> Hierarchies => [.. _dirs.Select(d => (d.Key, d.Value))];
+    public override IReadOnlyList<string> Directories => [.. _dirs.Values, .. _unified?.Directories ?? []];
+
+    public override IReadOnlyList<(string Name, string Directory)> Hierarchies =>
+        [.. _dirs.Select(d => (d.Key, d.Value)), .. (_unified?.Directories ?? []).Select(d => (Unified, d))];
 
     // Writing a pid to "cgroup.procs" or "tasks" takes cgroup_threadgroup_rwsem for writing, and the
     // rcu_sync of that percpu rwsem waits for an RCU grace period (5-20 ms here) unless a writer passed
     // just before; "0" written to "tasks" moves the writing thread itself without it
     // (cgroup_procs_write_start() in kernel/cgroup/cgroup.c). The child is a single thread, so moving
-    // that thread moves the process.
-    protected override string MembershipFile => "tasks";
-
-    /// <summary>A container's existing v1 cgroup, from its directories (/sys/fs/cgroup/CONTROLLER/...).</summary>
-    public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, IEnumerable<string> directories) : base(fs, log)
-    {
-        foreach (var dir in directories) _dirs[dir[(mountRoot.Length + 1)..].Split('/')[0]] = dir;
-    }
+    // that thread moves the process. The v2 tree has no "tasks", and its "cgroup.threads" moves a thread only
+    // within one threaded domain, so joining the unified directory pays that wait: it is made only for a limit.
+    public override IEnumerable<string> MembershipFiles =>
+        [.. _dirs.Values.Select(dir => $"{dir}/tasks"), .. _unified?.MembershipFiles ?? []];
 
     public override void Create(ResourceLimits limits)
     {
         foreach (var dir in _dirs.Values) MakeDirectory(dir);
-        Apply(limits);
+        ApplyV1(limits);
+        _unified?.Create(UnifiedPart(limits));
     }
 
     public override void Apply(ResourceLimits limits)
+    {
+        ApplyV1(limits);
+        _unified?.Apply(UnifiedPart(limits));
+    }
+
+    /// <summary>The limits that the v2 directory holds: those whose controller has no v1 directory.</summary>
+    ResourceLimits UnifiedPart(ResourceLimits limits) => ResourceLimits.None with
+    {
+        BlockIo = _dirs.ContainsKey("blkio") ? null : limits.BlockIo,
+        HugepageLimits = _dirs.ContainsKey("hugetlb") ? null : limits.HugepageLimits,
+    };
+
+    void ApplyV1(ResourceLimits limits)
     {
         // Rules in order: "a" on devices.deny denies all and empties the list, a later allow adds an exception.
         foreach (var rule in limits.DeviceRules ?? [])
@@ -55,7 +103,38 @@ public sealed class CgroupV1 : ContainerCgroup
         if (limits.CpuWeight is { } weight) Write(_dirs["cpu"], "cpu.shares", ResourceLimits.SharesForWeight(weight).ToString());
         if (limits.CpuShares is { } shares) Write(_dirs["cpu"], "cpu.shares", shares.ToString());
         if (limits.PidsMax is { } pids) Write(_dirs["pids"], "pids.max", pids.ToString());
+        if (limits.BlockIo is { } io)
+        {
+            if (_dirs.TryGetValue("blkio", out var blkio)) WriteBlockIo(blkio, io);
+            else if (_unified is null) throw new ContainerError("linux.resources.blockIO: the container was created without a blkio cgroup");
+        }
+        if (limits.HugepageLimits is { } hugepages && _dirs.TryGetValue("hugetlb", out var hugetlb))
+            WriteHugepageLimits(hugetlb, hugepages, ".limit_in_bytes");
     }
+
+    /// <summary>As runc: the weight files of the scheduler in use, blkio.weight (CFQ, before Linux 5.0) or else
+    /// blkio.bfq.weight (BFQ; the files exist only while some device uses it); throttles as "MAJ:MIN RATE" lines.</summary>
+    void WriteBlockIo(string dir, BlockIoLimits io)
+    {
+        const string noScheduler = "no block device uses the BFQ scheduler";
+        if (io.Weight is { } weight)
+            Write(dir, ExistingFile(dir, "linux.resources.blockIO.weight", noScheduler, "blkio.bfq.weight", "blkio.weight"), weight.ToString());
+        if (io.LeafWeight is { } leaf)
+            Write(dir, ExistingFile(dir, "linux.resources.blockIO.leafWeight", "only CFQ, gone since Linux 5.0, had leaf weights", "blkio.leaf_weight"), leaf.ToString());
+        foreach (var device in io.WeightDevices)
+        {
+            if (device.Weight is { } w)
+                Write(dir, ExistingFile(dir, "linux.resources.blockIO.weightDevice", noScheduler, "blkio.bfq.weight_device", "blkio.weight_device"), $"{device.Device} {w}");
+            if (device.LeafWeight is { } l)
+                Write(dir, ExistingFile(dir, "linux.resources.blockIO.weightDevice.leafWeight", "only CFQ, gone since Linux 5.0, had leaf weights", "blkio.leaf_weight_device"), $"{device.Device} {l}");
+        }
+        foreach (var (file, _, rates) in io.Throttles)
+            foreach (var rate in rates) Write(dir, file, $"{rate.Device} {rate.Rate}");
+    }
+
+    /// <summary>Whether <paramref name="controller"/> is a v1 hierarchy this process is in (a /proc/self/cgroup line names it).</summary>
+    static bool IsHierarchy(string procSelfCgroup, string controller) =>
+        procSelfCgroup.Split('\n').Any(line => line.Split(':', 3) is [_, var controllers, _] && controllers.Split(',').Contains(controller));
 
     /// <summary>
     /// The caller's path in a hierarchy, from /proc/self/cgroup lines "ID:CONTROLLERS:PATH"

@@ -31,6 +31,36 @@ public sealed class CgroupV2(ICgroupFileSystem fs, ILogger log, string parentDir
         if (limits.CpuWeight is { } weight) Write(_dir, "cpu.weight", weight.ToString());
         if (limits.CpuShares is { } shares) Write(_dir, "cpu.weight", ResourceLimits.WeightForShares(shares).ToString());
         if (limits.PidsMax is { } pids) Write(_dir, "pids.max", pids.ToString());
+        if (limits.BlockIo is { } io) WriteBlockIo(io);
+        if (limits.HugepageLimits is { } hugepages) WriteHugepageLimits(_dir, hugepages, ".max");
+    }
+
+    /// <summary>
+    /// As runc: the weight to io.bfq.weight as it is when BFQ's file exists, else to io.weight mapped to its 1-10000 range;
+    /// a device's weight to io.bfq.weight when it takes per-device lines (Linux 5.4: it then reads "default N" and
+    /// device lines, not a bare number), else to io.weight, which takes them too; throttles as one io.max line per device
+    /// with its non-zero rates. v2 has no leaf weights.
+    /// </summary>
+    void WriteBlockIo(BlockIoLimits io)
+    {
+        if (io.LeafWeight is not null || io.WeightDevices.Any(d => d.LeafWeight is not null))
+            throw new ContainerError("linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weights");
+        var bfq = Fs.ReadOrNull($"{_dir}/io.bfq.weight");
+        if (io.Weight is { } weight)
+        {
+            if (bfq is not null) Write(_dir, "io.bfq.weight", weight.ToString());
+            else Write(_dir, "io.weight", BlockIoLimits.IoWeight(weight).ToString());
+        }
+        var bfqPerDevice = bfq is not null && !long.TryParse(bfq.Trim(), out _);
+        foreach (var device in io.WeightDevices)
+            if (device.Weight is { } w)
+            {
+                if (bfqPerDevice) Write(_dir, "io.bfq.weight", $"{device.Device} {w}");
+                else Write(_dir, "io.weight", $"{device.Device} {BlockIoLimits.IoWeight(w)}");
+            }
+        var throttled = io.Throttles.SelectMany(t => t.Rates.Where(r => r.Rate != 0).Select(r => (r.Device, Setting: $"{t.V2Key}={r.Rate}")));
+        foreach (var device in throttled.GroupBy(t => t.Device))
+            Write(_dir, "io.max", $"{device.Key} {string.Join(' ', device.Select(t => t.Setting))}");
     }
 
     /// <summary>
@@ -44,6 +74,8 @@ public sealed class CgroupV2(ICgroupFileSystem fs, ILogger log, string parentDir
         if (limits.MemoryBytes is not null) needed.Add("memory");
         if (limits.LimitsCpu) needed.Add("cpu");
         if (limits.PidsMax is not null) needed.Add("pids");
+        if (limits.BlockIo is not null) needed.Add("io");
+        if (limits.HugepageLimits is not null) needed.Add("hugetlb");
         if (needed.Count == 0) return;
 
         var enabled = (Fs.ReadOrNull($"{parentDir}/cgroup.subtree_control") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

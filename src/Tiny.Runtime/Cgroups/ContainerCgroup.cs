@@ -10,7 +10,8 @@ public enum CgroupLayout { Unified, Legacy, Hybrid }
 /// <summary>
 /// One container's cgroup, named after it and created below the caller's own cgroup: one
 /// directory on cgroup v2, one per controller tiny limits on v1. On the hybrid layout (v1
-/// controllers, a v2 tree with none) the v1 controllers hold the limits.
+/// controllers, a v2 tree at unified/) the v1 controllers hold the limits, and a limit whose controller is
+/// bound to the v2 tree alone (hugetlb on some hosts) gets a directory there too.
 /// </summary>
 public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
 {
@@ -57,10 +58,7 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
 
     /// <summary>The files a process writes "0" to in order to move itself in (the container's child does, while it
     /// still has a single thread).</summary>
-    public IEnumerable<string> MembershipFiles => Directories.Select(dir => $"{dir}/{MembershipFile}");
-
-    /// <summary>The file that moves a process in when its pid is written.</summary>
-    protected virtual string MembershipFile => "cgroup.procs";
+    public virtual IEnumerable<string> MembershipFiles => Directories.Select(dir => $"{dir}/cgroup.procs");
 
     /// <summary>Removes every directory that exists. The container's processes are gone by then, but the
     /// kernel may still be releasing them (rmdir gives EBUSY), so this retries briefly.</summary>
@@ -108,6 +106,28 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
         }
     }
 
+    /// <summary>Huge page limits in FILE.SIZE{suffix}, and in the reservation limit beside it (FILE.SIZE.rsvd{suffix},
+    /// Linux 5.7) as runc writes both, skipping the reservation files from the first one the kernel lacks.</summary>
+    protected void WriteHugepageLimits(string dir, IReadOnlyList<HugepageLimit> limits, string suffix)
+    {
+        var reservations = true;
+        foreach (var limit in limits)
+        {
+            Write(dir, $"hugetlb.{limit.PageSize}{suffix}", limit.Limit.ToString());
+            if (!reservations) continue;
+            var file = $"hugetlb.{limit.PageSize}.rsvd{suffix}";
+            var errno = Fs.TryWrite($"{dir}/{file}", limit.Limit.ToString());
+            if (errno == Errno.ENOENT) reservations = false;
+            else if (errno != 0) throw new ContainerError($"cgroup: write {limit.Limit} to {dir}/{file}: {Errno.Describe(errno)}");
+        }
+    }
+
+    /// <summary>The first of <paramref name="candidates"/> that exists in <paramref name="dir"/>; none is an error naming
+    /// the config field that needs it.</summary>
+    protected string ExistingFile(string dir, string field, string why, params string[] candidates) =>
+        candidates.FirstOrDefault(file => Fs.ReadOrNull($"{dir}/{file}") is not null)
+        ?? throw new ContainerError($"{field}: {(candidates.Length == 1 ? $"{candidates[0]} does not exist" : $"neither {string.Join(" nor ", candidates)} exists")} in {dir} ({why})");
+
     protected void Write(string dir, string file, string value)
     {
         var path = $"{dir}/{file}";
@@ -121,8 +141,10 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// hierarchy's root, relative ones from the caller's cgroup; the parent must exist.</param>
     /// <param name="delegatedOnly">Rootless: a cgroup only where the caller has been delegated the cgroup v2 subtree it
     /// would go in (it may write there), else <see cref="NoCgroup"/>.</param>
+    /// <param name="limits">The limits the cgroup is made for: on v1 they decide which hierarchies beyond memory, cpu and
+    /// pids it needs a directory in.</param>
     public static ContainerCgroup ForContainer(string name, ILogger log, ICgroupFileSystem? fs = null,
-        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null, bool devices = false,
+        string mountRoot = MountRoot, string? procSelfCgroup = null, string? cgroupsPath = null, ResourceLimits? limits = null,
         bool delegatedOnly = false)
     {
         fs ??= KernelCgroupFileSystem.Instance;
@@ -132,7 +154,7 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
         if (layout != CgroupLayout.Unified)
             return delegatedOnly
                 ? new NoCgroup(fs, log, $"{mountRoot} is not a unified cgroup v2 hierarchy ({layout.ToString().ToLowerInvariant()} layout), so nothing can be delegated")
-                : new CgroupV1(fs, log, mountRoot, membership, dirName, devices);
+                : new CgroupV1(fs, log, mountRoot, membership, dirName, limits, hybrid: layout == CgroupLayout.Hybrid);
         var full = dirName.StartsWith('/') ? mountRoot + dirName : $"{mountRoot}{CgroupV1.PathOf(membership, "")}/{dirName}";
         var slash = full.LastIndexOf('/');
         var parent = full[..slash];

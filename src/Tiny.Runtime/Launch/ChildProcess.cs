@@ -120,6 +120,7 @@ internal static unsafe class ChildProcess
             case Op.ReportReady: return Report(s.A, 0, 0);
             case Op.SetDumpable: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_DUMPABLE, s.A, 0, 0, 0));
             case Op.ForkIntoPidNamespace: return ForkIntoPidNamespace(s.A);
+            case Op.SetPersonality: return Check(Invoke(Nr.Personality, s.A));
             default: return Errno.EINVAL;
         }
     }

@@ -198,7 +198,7 @@ public sealed class ContainerLauncher(ILogger log)
     LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
         TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, Action<LaunchedContainer> cloned)
     {
-        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, devices: spec.Limits.DeviceRules is not null,
+        var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, limits: spec.Limits,
             delegatedOnly: !Process.IsHostRoot());
         var cgroupView = spec.CgroupMountFlags is { } viewFlags ? cgroup.ViewMounts(viewFlags, Oci.OciMounts.CgroupMountPoint) : [];
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();

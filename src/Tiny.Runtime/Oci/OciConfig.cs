@@ -114,7 +114,7 @@ public sealed class OciLinux
     public string[]? MaskedPaths { get; set; }
     public string[]? ReadonlyPaths { get; set; }
     public string? MountLabel { get; set; }
-    public JsonElement? Personality { get; set; }
+    public OciPersonality? Personality { get; set; }
     public JsonElement? IntelRdt { get; set; }
     public JsonElement? MemoryPolicy { get; set; }
 }
@@ -154,8 +154,8 @@ public sealed class OciResources
     public OciCpu? Cpu { get; set; }
     public OciPids? Pids { get; set; }
     [JsonPropertyName("blockIO")]
-    public JsonElement? BlockIo { get; set; }
-    public JsonElement? HugepageLimits { get; set; }
+    public OciBlockIo? BlockIo { get; set; }
+    public OciHugepageLimit[]? HugepageLimits { get; set; }
     public JsonElement? Network { get; set; }
     public JsonElement? Rdma { get; set; }
     public JsonElement? Unified { get; set; }
@@ -192,6 +192,48 @@ public sealed class OciCpu
 public sealed class OciPids
 {
     public long? Limit { get; set; }
+}
+
+/// <summary>linux.resources.blockIO: weights (10 to 1000) and per-device throttles.</summary>
+public sealed class OciBlockIo
+{
+    public int? Weight { get; set; }
+    public int? LeafWeight { get; set; }
+    public OciWeightDevice[]? WeightDevice { get; set; }
+    public OciThrottleDevice[]? ThrottleReadBpsDevice { get; set; }
+    public OciThrottleDevice[]? ThrottleWriteBpsDevice { get; set; }
+    [JsonPropertyName("throttleReadIOPSDevice")]
+    public OciThrottleDevice[]? ThrottleReadIopsDevice { get; set; }
+    [JsonPropertyName("throttleWriteIOPSDevice")]
+    public OciThrottleDevice[]? ThrottleWriteIopsDevice { get; set; }
+}
+
+public sealed class OciWeightDevice
+{
+    public long Major { get; set; }
+    public long Minor { get; set; }
+    public int? Weight { get; set; }
+    public int? LeafWeight { get; set; }
+}
+
+public sealed class OciThrottleDevice
+{
+    public long Major { get; set; }
+    public long Minor { get; set; }
+    public ulong Rate { get; set; }
+}
+
+public sealed class OciHugepageLimit
+{
+    public string? PageSize { get; set; }
+    public ulong Limit { get; set; }
+}
+
+/// <summary>linux.personality: the execution domain (LINUX or LINUX32) of the container's processes.</summary>
+public sealed class OciPersonality
+{
+    public string? Domain { get; set; }
+    public string[]? Flags { get; set; }
 }
 
 [JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

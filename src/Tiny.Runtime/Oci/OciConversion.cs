@@ -88,7 +88,6 @@ public static class OciConversion
 
         Unsupported(linux.TimeOffsets, "linux.timeOffsets");
         Unsupported(linux.NetDevices, "linux.netDevices");
-        Unsupported(linux.Personality, "linux.personality");
         Unsupported(linux.IntelRdt, "linux.intelRdt");
         Unsupported(linux.MemoryPolicy, "linux.memoryPolicy");
         Label(linux.MountLabel, "linux.mountLabel", "selinux", lsmEnabled, skipped);
@@ -143,6 +142,7 @@ public static class OciConversion
             Tty = process.Terminal,
             Interactive = process.Terminal,
             UserNamespace = userNamespace,
+            Personality = Personality(linux.Personality, skipped),
         };
         return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped);
     }
@@ -348,12 +348,25 @@ public static class OciConversion
         return path;
     }
 
+    /// <summary>personality(2)'s execution domain: PER_LINUX or PER_LINUX32 (sys/personality.h). runc ignores the flags
+    /// with a warning; so does tiny.</summary>
+    static ulong? Personality(OciPersonality? personality, List<string> skipped)
+    {
+        if (personality is null) return null;
+        if (personality.Flags is { Length: > 0 } flags) skipped.Add($"linux.personality.flags {string.Join(", ", flags)} ignored, as runc ignores them");
+        return personality.Domain switch
+        {
+            "LINUX" => 0x0000,
+            "LINUX32" => 0x0008,
+            _ => throw Error("linux.personality.domain", $"\"{personality.Domain}\" is not LINUX or LINUX32"),
+        };
+    }
+
     /// <summary>linux.resources as limits; a field tiny does not support is an error that names it.</summary>
-    public static ResourceLimits Limits(OciResources? resources)
+    /// <param name="hugePageSizes">The page sizes a huge page limit may name [default: this host's].</param>
+    public static ResourceLimits Limits(OciResources? resources, IReadOnlyList<string>? hugePageSizes = null)
     {
         if (resources is null) return ResourceLimits.None;
-        Unsupported(resources.BlockIo, "linux.resources.blockIO");
-        Unsupported(resources.HugepageLimits, "linux.resources.hugepageLimits");
         Unsupported(resources.Network, "linux.resources.network");
         Unsupported(resources.Rdma, "linux.resources.rdma");
         Unsupported(resources.Unified, "linux.resources.unified");
@@ -384,7 +397,52 @@ public static class OciConversion
         {
             MemorySwapBytes = memory.Swap,
             DeviceRules = resources.Devices is { Length: > 0 } rules ? [.. rules.Select(DeviceRule), .. Cgroups.DeviceRule.RuncDefaults] : null,
+            BlockIo = BlockIo(resources.BlockIo),
+            HugepageLimits = resources.HugepageLimits is { Length: > 0 } hugepages
+                ? [.. hugepages.Select((limit, i) => Hugepages(limit, i, hugePageSizes ?? HugepageLimit.HostSizes()))]
+                : null,
         };
+    }
+
+    /// <summary>Weights from 10 to 1000 as the spec gives them (0 is unset, as runc reads it); devices as MAJ:MIN.</summary>
+    static BlockIoLimits? BlockIo(OciBlockIo? io)
+    {
+        if (io is null) return null;
+        const string field = "linux.resources.blockIO";
+        static int? Weight(int? weight, string name) => weight is null or 0 ? null
+            : weight is >= 10 and <= 1000 ? weight : throw Error(name, $"{weight} is outside 10 to 1000");
+        static void CheckDevice(long major, long minor, string name)
+        {
+            if (major < 0 || minor < 0) throw Error(name, $"{major}:{minor} is not a device number");
+        }
+        IReadOnlyList<DeviceRate> Rates(OciThrottleDevice[]? devices, string name) => [.. (devices ?? []).Select((d, i) =>
+        {
+            CheckDevice(d.Major, d.Minor, $"{field}.{name}[{i}]");
+            return new DeviceRate(d.Major, d.Minor, d.Rate);
+        })];
+        var limits = new BlockIoLimits(Weight(io.Weight, $"{field}.weight"), Weight(io.LeafWeight, $"{field}.leafWeight"))
+        {
+            WeightDevices = [.. (io.WeightDevice ?? []).Select((d, i) =>
+            {
+                var name = $"{field}.weightDevice[{i}]";
+                CheckDevice(d.Major, d.Minor, name);
+                return new DeviceWeight(d.Major, d.Minor, Weight(d.Weight, $"{name}.weight"), Weight(d.LeafWeight, $"{name}.leafWeight"));
+            })],
+            ReadBps = Rates(io.ThrottleReadBpsDevice, "throttleReadBpsDevice"),
+            WriteBps = Rates(io.ThrottleWriteBpsDevice, "throttleWriteBpsDevice"),
+            ReadIops = Rates(io.ThrottleReadIopsDevice, "throttleReadIOPSDevice"),
+            WriteIops = Rates(io.ThrottleWriteIopsDevice, "throttleWriteIOPSDevice"),
+        };
+        return limits.IsEmpty ? null : limits;
+    }
+
+    static HugepageLimit Hugepages(OciHugepageLimit limit, int index, IReadOnlyList<string> sizes)
+    {
+        var field = $"linux.resources.hugepageLimits[{index}].pageSize";
+        if (limit.PageSize is not { Length: > 0 } size) throw Error(field, "is required");
+        if (!sizes.Contains(size))
+            throw Error(field, $"\"{size}\" is not a huge page size of this host ({(sizes.Count == 0 ? "it has none" : string.Join(", ", sizes))}, from {HugepageLimit.SysfsDirectory})");
+        return new HugepageLimit(size, limit.Limit);
     }
 
     static DeviceRule DeviceRule(OciDeviceRule rule, int index)

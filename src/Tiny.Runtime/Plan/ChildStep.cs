@@ -277,3 +277,9 @@ public sealed record ForkIntoPidNamespace(int PidFd) : ChildStep
 {
     public override string Describe() => "fork into the container's pid namespace";
 }
+
+/// <summary>personality(2): the execution domain (PER_LINUX32 makes uname(2) report i686 on x86_64) and flags.</summary>
+public sealed record SetPersonality(ulong Persona) : ChildStep
+{
+    public override string Describe() => $"set personality 0x{Persona:x}";
+}

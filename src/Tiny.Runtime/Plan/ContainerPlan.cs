@@ -129,6 +129,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             steps.Add(new WaitForStart(execFifo));
         }
         if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3 + spec.PreserveFds, TakeTerminal: spec.Tty));
+        // After the user and capabilities, before the last seccomp filter, as runc.
+        if (spec.Personality is { } persona) steps.Add(new SetPersonality(persona));
         if (seccomp is not null && spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
         steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
     }

@@ -139,7 +139,7 @@ public class CgroupTests
         await Assert.That(Assert.Throws<ContainerError>(() => v2.Create(limits)).Message).Contains("BPF device program");
 
         var fs = new FakeCgroupFs();
-        var v1 = new CgroupV1(fs, NullLogger.Instance, "/cg", "4:memory:/\n1:cpu:/\n8:pids:/\n5:devices:/\n", "c1", devices: true);
+        var v1 = new CgroupV1(fs, NullLogger.Instance, "/cg", "4:memory:/\n1:cpu:/\n8:pids:/\n5:devices:/\n", "c1", limits);
         v1.Create(limits);
         await Assert.That(fs.Operations.Where(o => o.StartsWith("write", StringComparison.Ordinal))).IsEquivalentTo(
             ["write /cg/devices/c1/devices.deny a", "write /cg/devices/c1/devices.allow c 1:3 rwm"], CollectionOrdering.Matching);
