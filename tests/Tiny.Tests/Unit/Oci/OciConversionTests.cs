@@ -134,7 +134,10 @@ public class OciConversionTests
     [Arguments("mounts", """[{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]""", "config.json: mounts[0] (/tmp) option \"tmpcopyup\" is not supported by tiny")]
     [Arguments("mounts", """[{"destination": "/cg", "type": "cgroup", "source": "cgroup"}]""", "config.json: mounts[0] (/cg) a cgroup mount is supported at /sys/fs/cgroup only")]
     [Arguments("linux.resources.cpu", """{"cpus": "0-1"}""", "config.json: linux.resources.cpu.cpus is not supported by tiny")]
-    [Arguments("linux.personality", """{"domain": "LINUX32"}""", "config.json: linux.personality is not supported by tiny")]
+    [Arguments("linux.personality", """{"domain": "LINUX64"}""", "config.json: linux.personality.domain \"LINUX64\" is not LINUX or LINUX32")]
+    [Arguments("linux.resources.blockIO", """{"weight": 5}""", "config.json: linux.resources.blockIO.weight 5 is outside 10 to 1000")]
+    [Arguments("linux.resources.blockIO", """{"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 1001}]}""", "config.json: linux.resources.blockIO.weightDevice[0].leafWeight 1001 is outside 10 to 1000")]
+    [Arguments("linux.resources.blockIO", """{"throttleWriteIOPSDevice": [{"major": -1, "minor": 0, "rate": 5}]}""", "config.json: linux.resources.blockIO.throttleWriteIOPSDevice[0] -1:0 is not a device number")]
     [Arguments("process.scheduler", """{"policy": "SCHED_FIFO"}""", "config.json: process.scheduler is not supported by tiny")]
     [Arguments("linux.rootfsPropagation", "\"shared\"", "config.json: linux.rootfsPropagation \"shared\" is not supported by tiny")]
     [Arguments("linux.cgroupsPath", "\"system.slice:tiny:c1\"", "config.json: linux.cgroupsPath \"system.slice:tiny:c1\" is a systemd slice:prefix:name path; tiny has no systemd cgroup driver")]
@@ -147,6 +150,61 @@ public class OciConversionTests
             var parent = parts[..^1].Aggregate((JsonNode)c, (node, part) => node[part] ??= new JsonObject());
             parent[parts[^1]] = JsonNode.Parse(json);
         })).IsEqualTo(message);
+    }
+
+    [Test]
+    public async Task Block_io_huge_page_limits_and_personality_convert_as_runc_reads_them()
+    {
+        var container = Convert(Config(c =>
+        {
+            c["linux"]!["resources"] = JsonNode.Parse("""
+                {"blockIO": {"weight": 0, "leafWeight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 200}],
+                  "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+                  "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]}}
+                """);
+            c["linux"]!["personality"] = JsonNode.Parse("""{"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}""");
+        }));
+        var io = container.Spec.Limits.BlockIo!;
+        await Assert.That(io.Weight).IsNull();
+        await Assert.That(io.LeafWeight).IsEqualTo(300);
+        await Assert.That(io.WeightDevices).IsEquivalentTo([new Runtime.Cgroups.DeviceWeight(8, 0, 200, null)]);
+        await Assert.That(io.ReadBps).IsEquivalentTo([new Runtime.Cgroups.DeviceRate(254, 0, 1048576)]);
+        await Assert.That(io.WriteIops).IsEquivalentTo([new Runtime.Cgroups.DeviceRate(254, 0, 100)]);
+        await Assert.That(io.WriteBps).IsEmpty();
+        await Assert.That(container.Spec.Personality).IsEqualTo(8UL);
+        await Assert.That(container.Skipped).Contains("linux.personality.flags ADDR_NO_RANDOMIZE ignored, as runc ignores them");
+        // An empty blockIO asks for nothing: no blkio cgroup.
+        await Assert.That(Convert(Config(c => c["linux"]!["resources"] = JsonNode.Parse("""{"blockIO": {"weight": 0}}"""))).Spec.Limits.BlockIo).IsNull();
+
+        var steps = ContainerPlan.Build(container.Spec, new ContainerPlan.Channel(3, 4, 5, 6), null, 0, 40, []).Steps;
+        await Assert.That(steps[^2]).IsEqualTo(new SetPersonality(8));
+        await Assert.That(steps[^1]).IsTypeOf<Exec>();
+    }
+
+    [Test]
+    public async Task A_huge_page_limit_names_a_page_size_of_the_host()
+    {
+        static Runtime.Cgroups.ResourceLimits Limits(string json) =>
+            OciConversion.Limits(JsonSerializer.Deserialize("""{"hugepageLimits": """ + json + "}", OciJsonContext.Default.OciResources), ["2MB", "1GB"]);
+        await Assert.That(Limits("""[{"pageSize": "1GB", "limit": 2147483648}, {"pageSize": "2MB", "limit": 4194304}]""").HugepageLimits)
+            .IsEquivalentTo([new Runtime.Cgroups.HugepageLimit("1GB", 2147483648), new Runtime.Cgroups.HugepageLimit("2MB", 4194304)], CollectionOrdering.Matching);
+        await Assert.That(Limits("[]").HugepageLimits).IsNull();
+        await Assert.That(Assert.Throws<ContainerError>(() => Limits("""[{"pageSize": "2MB", "limit": 1}, {"pageSize": "3MB", "limit": 1}]""")).Message)
+            .IsEqualTo("config.json: linux.resources.hugepageLimits[1].pageSize \"3MB\" is not a huge page size of this host (2MB, 1GB, from /sys/kernel/mm/hugepages)");
+        await Assert.That(Assert.Throws<ContainerError>(() => Limits("""[{"limit": 1}]""")).Message)
+            .IsEqualTo("config.json: linux.resources.hugepageLimits[0].pageSize is required");
+    }
+
+    [Test]
+    [Arguments("hugepages-2048kB", "2MB")]
+    [Arguments("hugepages-1048576kB", "1GB")]
+    [Arguments("hugepages-64kB", "64KB")]
+    [Arguments("hugepages-32768kB", "32MB")]
+    [Arguments("hugepages-16777216kB", "16GB")]
+    [Arguments("nr_hugepages", null)]
+    public async Task Huge_page_sizes_are_named_as_runc_names_them(string directory, string? name)
+    {
+        await Assert.That(Runtime.Cgroups.HugepageLimit.SizeName(directory)).IsEqualTo(name);
     }
 
     [Test]
