@@ -82,6 +82,8 @@ public sealed record RunSpec
     /// <summary>Rootless with a gid map of the caller's own gid only: /proc/PID/setgroups is "deny" (the kernel's
     /// condition for an unprivileged gid_map, user_namespaces(7)), so setgroups(2) fails and is not called.</summary>
     public bool SetgroupsDenied { get; init; }
+    /// <summary>The OCI config's hooks; null for none (tiny run).</summary>
+    public ContainerHooks? Hooks { get; init; }
 
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";
