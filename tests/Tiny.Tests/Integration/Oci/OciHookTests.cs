@@ -244,4 +244,18 @@ public class OciHookTests
             await Assert.That(hooks.Log()[^1].Kind).IsEqualTo("poststop");
         }
     }
+
+    [Test]
+    public async Task Start_reads_until_the_exec_so_a_process_that_cannot_exec_fails_it()
+    {
+        RuntimeUnderTest.Require("tiny");
+        using var runtime = RuntimeUnderTest.Of("tiny");
+        using var bundle = await OciBundle.Create(["/no/such/command"]);
+        var id = runtime.NewId("noexec");
+        await Assert.That((await runtime.Detached("create", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
+        var start = await runtime.Run("start", id);
+        await Assert.That(start.ExitCode).IsEqualTo(125);
+        await Assert.That(start.Stderr).IsEqualTo($"tiny: container \"{id}\": its process did not start: no such file or directory\n");
+        await Assert.That((string?)(await runtime.WaitForStatus(id, "stopped"))["status"]).IsEqualTo("stopped");
+    }
 }
