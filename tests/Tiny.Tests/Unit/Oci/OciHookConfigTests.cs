@@ -8,11 +8,11 @@ using Tiny.Runtime.Spec;
 namespace Tiny.Tests.Unit.Oci;
 
 /// <summary>config.json's hooks: what is checked, and where the plan runs the container's own and waits for the runtime's.</summary>
-public class OciHookTests
+public class OciHookConfigTests
 {
     static readonly string Bundle = Directory.CreateTempSubdirectory("tiny-oci-hooks-unit-").FullName;
 
-    static OciHookTests() => Directory.CreateDirectory(Path.Combine(Bundle, "rootfs"));
+    static OciHookConfigTests() => Directory.CreateDirectory(Path.Combine(Bundle, "rootfs"));
 
     [After(Class)]
     public static void RemoveBundle() => Directory.Delete(Bundle, recursive: true);
@@ -115,5 +115,27 @@ public class OciHookTests
     {
         await Assert.That(HookOutcome.Describe(HookOutcome.FromWaitStatus(0, 3 << 8), null)).IsEqualTo("exit status 3");
         await Assert.That(HookOutcome.Describe(HookOutcome.FromWaitStatus(0, 9), null)).IsEqualTo("killed by signal 9");
+    }
+
+    [Test]
+    public async Task The_native_plan_carries_a_hooks_path_argv_envp_fds_timeout_and_index()
+    {
+        ChildStep[] steps = [new PauseForHooks(8, 5), new RunHook(HookKind.StartContainer, 2, new Hook("/h", [], null, 3), ["A=1"], 20, 24)];
+        var decoded = Decode(steps);
+        await Assert.That(decoded).IsEquivalentTo(["PauseForHooks 8 5", "RunHook /h /h A=1 20 24 3000 2"], CollectionOrdering.Matching);
+    }
+
+    static unsafe string[] Decode(ChildStep[] steps)
+    {
+        static string Utf8(long pointer) => System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)pointer)!;
+        static string Strings(long array)
+        {
+            List<string> values = [];
+            for (var p = (long*)array; *p != 0; p++) values.Add(Utf8(*p));
+            return string.Join(',', values);
+        }
+        using var native = new Tiny.Runtime.Launch.NativePlan(steps, errorFd: 8);
+        var s = native.Plan->Steps;
+        return [$"{s[0].Op} {s[0].A} {s[0].B}", $"{s[1].Op} {Utf8(s[1].A)} {Strings(s[1].B)} {Strings(s[1].C)} {s[1].D} {s[1].E} {s[1].F} {s[1].G}"];
     }
 }
