@@ -24,6 +24,9 @@ public static unsafe partial class Spawn
     [LibraryImport("libc", EntryPoint = "posix_spawn_file_actions_adddup2")]
     private static partial int FileActionsAddDup2(void* fileActions, int fd, int newFd);
 
+    [LibraryImport("libc", EntryPoint = "posix_spawn_file_actions_addchdir_np", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int FileActionsAddChdir(void* fileActions, string path);
+
     [LibraryImport("libc", EntryPoint = "posix_spawn_file_actions_destroy")]
     private static partial int FileActionsDestroy(void* fileActions);
 
@@ -53,12 +56,14 @@ public static unsafe partial class Spawn
     /// <summary>
     /// Runs <paramref name="path"/> as a child with <paramref name="fds"/>[i] as its fd i, every signal at its default
     /// action and none blocked (an ignored signal, such as the SIGPIPE .NET ignores, would stay ignored across exec).
-    /// Returns its pid; a path that cannot be executed throws with the errno of the execve (glibc reports it).
+    /// It starts in <paramref name="directory"/> (null: ours). Returns its pid; a path that cannot be executed (or a
+    /// directory that cannot be entered) throws with the errno of the execve (or chdir), which glibc reports.
     /// </summary>
-    public static int Child(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, ReadOnlySpan<int> fds) =>
-        Start(path, argv, envp, fds, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    public static int Child(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, ReadOnlySpan<int> fds, string? directory) =>
+        Start(path, argv, envp, fds, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK, directory);
 
-    static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, ReadOnlySpan<int> fds, short flags)
+    static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, ReadOnlySpan<int> fds, short flags,
+        string? directory = null)
     {
         var strings = new List<nint>();
         var fileActions = NativeMemory.AllocZeroed(OpaqueSize);
@@ -71,6 +76,7 @@ public static unsafe partial class Spawn
             FileActionsInit(fileActions);
             AttributesInit(attributes);
             for (var i = 0; i < fds.Length; i++) Check(FileActionsAddDup2(fileActions, fds[i], i));
+            if (directory is not null) Check(FileActionsAddChdir(fileActions, directory));
             var none = stackalloc byte[SigsetSize];
             var all = stackalloc byte[SigsetSize];
             new Span<byte>(none, SigsetSize).Clear();

@@ -10,9 +10,11 @@ namespace Tiny.Runtime.Launch;
 /// <summary>
 /// The runtime's side of a container's hooks: the hooks tiny runs itself (prestart, createRuntime, poststart, poststop,
 /// in the runtime's namespaces) and the pipes that carry the state to the ones the container child runs (createContainer,
-/// startContainer). <paramref name="state"/> gives the state JSON for a status and pid (runtime.md, "State").
+/// startContainer). <paramref name="state"/> gives the state JSON for a status and pid (runtime.md, "State"). The hooks of
+/// create and start run in <paramref name="bundle"/>, as runc's (it works there); poststop in tiny's working directory,
+/// as runc delete's.
 /// </summary>
-public sealed class HookSession(ContainerHooks hooks, Func<string, int, byte[]> state, ILogger log) : IDisposable
+public sealed class HookSession(ContainerHooks hooks, Func<string, int, byte[]> state, string bundle, ILogger log) : IDisposable
 {
     /// <summary>Pipe capacity (pipe(7)): the state is written before the hook runs, so it must fit.</summary>
     const int PipeCapacity = 65536;
@@ -69,7 +71,7 @@ public sealed class HookSession(ContainerHooks hooks, Func<string, int, byte[]> 
         for (var i = 0; i < list.Count; i++)
         {
             log.ZLogDebug($"running {ContainerHooks.Describe(kind, i, list[i])}");
-            var (outcome, output) = RunHook(list[i], i, json);
+            var (outcome, output) = RunHook(list[i], i, json, bundle);
             if (outcome != 0) throw Failure(kind, i, list[i], outcome, output);
         }
     }
@@ -82,7 +84,7 @@ public sealed class HookSession(ContainerHooks hooks, Func<string, int, byte[]> 
         var json = State("stopped", 0);
         for (var i = 0; i < list.Count; i++)
         {
-            var (outcome, output) = RunHook(list[i], i, json);
+            var (outcome, output) = RunHook(list[i], i, json, directory: null);
             if (outcome != 0) log.ZLogWarning($"{Failure(HookKind.Poststop, i, list[i], outcome, output).Message}");
         }
     }
@@ -101,7 +103,7 @@ public sealed class HookSession(ContainerHooks hooks, Func<string, int, byte[]> 
     /// Runs one hook here: the state on its stdin, its stdout and stderr to an unnamed temporary file (their first line
     /// goes into the error when it fails), killed after its timeout. Returns 0 or a <see cref="HookOutcome"/>.
     /// </summary>
-    static (int Outcome, string Output) RunHook(Hook hook, int index, byte[] json)
+    static (int Outcome, string Output) RunHook(Hook hook, int index, byte[] json, string? directory)
     {
         var (input, write) = FileDescriptor.CreatePipe();
         int output = -1, pidFd = -1, pid = -1;
@@ -113,7 +115,7 @@ public sealed class HookSession(ContainerHooks hooks, Func<string, int, byte[]> 
             output = FileDescriptor.Open("/tmp", O_TMPFILE | FileDescriptor.O_RDWR, 0x180 /* 0600 */);
             try
             {
-                pid = Spawn.Child(hook.Path, hook.Argv, hook.Env ?? InheritedEnvironment(), [input, output, output]);
+                pid = Spawn.Child(hook.Path, hook.Argv, hook.Env ?? InheritedEnvironment(), [input, output, output], directory);
             }
             catch (SyscallException e)
             {

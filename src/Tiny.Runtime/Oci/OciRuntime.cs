@@ -264,7 +264,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         {
             Id = id, Status = status, Pid = pid, Bundle = fullBundle,
             Annotations = annotations.Count > 0 ? new Dictionary<string, string>(annotations) : null,
-        }, HookStateJsonContext.Default.OciHookState), log);
+        }, HookStateJsonContext.Default.OciHookState), fullBundle, log);
     }
 
     HookSession? HooksOf(ContainerRecord record) => HooksOf(record.Id, record.Bundle, record.Annotations, OciConversion.Hooks(record.Hooks));

@@ -18,13 +18,14 @@ public class OciHookTests
         state=$(cat | tr -d '\n')
         if [ -e /hooks ]; then root=container; else root=host; fi
         if [ -e "$STATE_DIR" ]; then kept=present; else kept=gone; fi
-        echo "$1|$2|$HOOK_ENV|$(readlink /proc/self/ns/mnt)|$(readlink /proc/self/ns/pid)|$(readlink /proc/self/ns/net)|$root|$kept|$state" >> "$dir/log"
+        echo "$1|$2|$HOOK_ENV|$(readlink /proc/self/ns/mnt)|$(readlink /proc/self/ns/pid)|$(readlink /proc/self/ns/net)|$root|$kept|$PWD|$state" >> "$dir/log"
         [ "$2" = fail ] && { echo "failing as asked" >&2; exit 3; }
         [ "$2" = hang ] && sleep 30
         exit 0
         """;
 
-    sealed record Entry(string Kind, string Mode, string Env, string Mnt, string Pid, string Net, string Root, string StateDir, JsonNode State);
+    sealed record Entry(string Kind, string Mode, string Env, string Mnt, string Pid, string Net, string Root, string StateDir, string Cwd,
+        JsonNode State);
 
     /// <summary>A directory with the hook script, bound into the container at /hooks (the startContainer hook runs from there).</summary>
     sealed class HookDirectory : IDisposable
@@ -43,8 +44,8 @@ public class OciHookTests
         {
             var log = System.IO.Path.Combine(Path, "log");
             if (!File.Exists(log)) return [];
-            return File.ReadAllLines(log).Select(line => line.Split('|', 9)).Select(f =>
-                new Entry(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], JsonNode.Parse(f[8])!)).ToArray();
+            return File.ReadAllLines(log).Select(line => line.Split('|', 10)).Select(f =>
+                new Entry(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], JsonNode.Parse(f[9])!)).ToArray();
         }
 
         /// <summary>One hook of a kind: the script with (kind, mode) as arguments and HOOK_ENV and STATE_DIR in its env.</summary>
@@ -137,6 +138,8 @@ public class OciHookTests
             var expected = inContainer ? container : host;
             await Assert.That((entry.Mnt, entry.Pid, entry.Net)).IsEqualTo(expected);
             await Assert.That(entry.Root).IsEqualTo(entry.Kind == "startContainer" ? "container" : "host");
+            // The runtime's hooks of create and start work in the bundle, as runc does; poststop where delete was run.
+            if (!inContainer) await Assert.That(entry.Cwd).IsEqualTo(entry.Kind == "poststop" ? Environment.CurrentDirectory : bundle.Path);
             // The state directory is the host's: out of sight after pivot_root.
             if (entry.Kind != "startContainer") await Assert.That(entry.StateDir).IsEqualTo(entry.Kind == "poststop" ? "gone" : "present");
         }
