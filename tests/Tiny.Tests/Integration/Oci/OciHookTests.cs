@@ -261,4 +261,27 @@ public class OciHookTests
         await Assert.That(start.Stderr).IsEqualTo($"tiny: container \"{id}\": its process did not start: no such file or directory\n");
         await Assert.That((string?)(await runtime.WaitForStatus(id, "stopped"))["status"]).IsEqualTo("stopped");
     }
+
+    [Test]
+    public async Task A_failing_poststop_hook_is_a_warning_the_next_one_runs_and_delete_succeeds()
+    {
+        RuntimeUnderTest.Require("tiny");
+        using var runtime = RuntimeUnderTest.Of("tiny");
+        using var hooks = new HookDirectory();
+        var id = runtime.NewId("hookstop");
+        var stateDir = Path.Combine(runtime.Root, id);
+        using var bundle = await Bundle(hooks, ["sleep", "30"], new JsonObject
+        {
+            ["poststop"] = new JsonArray(hooks.Hook("poststop", "fail", stateDir), hooks.Hook("poststop", "ok", stateDir)),
+        });
+        await Assert.That((await runtime.Detached("create", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
+        var logFile = Path.Combine(runtime.Root, "tiny.log");
+
+        var delete = await runtime.Run("--log", logFile, "delete", "--force", id);
+        await Assert.That(delete.ExitCode).IsEqualTo(0);
+        await Assert.That(hooks.Log().Select(e => e.Mode).ToArray()).IsEquivalentTo(["fail", "ok"], CollectionOrdering.Matching);
+        await Assert.That(File.ReadAllText(logFile)).Contains($"WARN poststop hook #0 ({hooks.Script}): exit status 3: failing as asked");
+        await Assert.That(Directory.Exists(stateDir)).IsFalse();
+        await Assert.That(Tiny.CgroupDirectoriesOf(id)).IsEmpty();
+    }
 }
