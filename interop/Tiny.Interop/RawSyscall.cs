@@ -40,7 +40,7 @@ public static class SyscallNumber
         Dup3 = 292, PidfdOpen = 434, Mkdirat = 258, Mknodat = 259, Newfstatat = 262, Openat2 = 437, Getpid = 39,
         Setpgid = 109, Fchdir = 81,
         Setdomainname = 171, Prlimit64 = 302, Setns = 308,
-        Recvmsg = 47, OpenTree = 428, MoveMount = 429, MountSetattr = 442, Fchownat = 260, Execveat = 322,
+        Recvmsg = 47, Poll = 7, Pipe2 = 293, OpenTree = 428, MoveMount = 429, MountSetattr = 442, Fchownat = 260, Execveat = 322,
         Personality = 135;
     public const long ClockGettime = 228;
 

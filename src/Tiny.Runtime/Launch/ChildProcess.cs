@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Tiny.Interop;
+using Tiny.Runtime.Spec;
 using static Tiny.Interop.RawSyscall;
 using static Tiny.Runtime.Launch.NativePlan;
 using Nr = Tiny.Interop.SyscallNumber;
@@ -47,13 +48,7 @@ internal static unsafe class ChildProcess
     {
         switch (s.Op)
         {
-            case Op.WaitForParent:
-            {
-                byte go;
-                long n;
-                do n = Invoke(Nr.Read, s.A, (long)&go, 1); while (n < 0 && LastErrno == Errno.EINTR);
-                return n == 1 ? 0 : -1;
-            }
+            case Op.WaitForParent: return WaitForParent(s.A);
             case Op.CloseFd: return Check(Invoke(Nr.Close, s.A));
             case Op.SetParentDeathSignal: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_PDEATHSIG, s.A));
             case Op.Unshare: return Check(Invoke(Nr.Unshare, s.A));
@@ -116,11 +111,13 @@ internal static unsafe class ChildProcess
                         return LastErrno;
                 return 0;
             case Op.WriteFile: return WriteFile(s.A, s.B, s.C);
-            case Op.WaitForStart: return WaitForStart(s.A);
+            case Op.WaitForStart: return WaitForStart(s.A, s.B);
             case Op.ReportReady: return Report(s.A, 0, 0);
             case Op.SetDumpable: return Check(Invoke(Nr.Prctl, Prctl.PR_SET_DUMPABLE, s.A, 0, 0, 0));
             case Op.ForkIntoPidNamespace: return ForkIntoPidNamespace(s.A);
             case Op.SetPersonality: return Check(Invoke(Nr.Personality, s.A));
+            case Op.PauseForHooks: return Report(s.A, 0, 0) != 0 ? -1 : WaitForParent(s.B);
+            case Op.RunHook: return RunHook(ref s);
             default: return Errno.EINVAL;
         }
     }
@@ -442,15 +439,80 @@ internal static unsafe class ChildProcess
         return errno;
     }
 
-    static int WaitForStart(long fifo)
+    static int WaitForStart(long fifo, long reportFd)
     {
         long fd;
         do fd = Invoke(Nr.Openat, Nr.AtCurrentDirectory, fifo, FileDescriptor.O_WRONLY | FileDescriptor.O_CLOEXEC); while (fd < 0 && LastErrno == Errno.EINTR);
         if (fd < 0) return LastErrno;
         var errno = Invoke(Nr.Write, fd, (long)Zero, 1) < 0 ? LastErrno : 0;
+        if (fd == reportFd) return errno;
+        if (errno == 0) errno = Check(Invoke(Nr.Dup3, fd, reportFd, FileDescriptor.O_CLOEXEC));
         Invoke(Nr.Close, fd);
         return errno;
     }
+
+    /// <summary>Reads the parent's one byte: 0, or -1 to exit quietly when the parent is gone.</summary>
+    static int WaitForParent(long fd)
+    {
+        byte go;
+        long n;
+        do n = Invoke(Nr.Read, fd, (long)&go, 1); while (n < 0 && LastErrno == Errno.EINTR);
+        return n == 1 ? 0 : -1;
+    }
+
+    /// <summary>
+    /// <see cref="Plan.RunHook"/>: A path, B argv, C envp, D stdin, E stdout and stderr, F timeout in ms (0: none),
+    /// G the hook's index. The new process reports a failed execve's errno over a close-on-exec pipe (end of file: it
+    /// exec'd); the wait is a poll(2) on its pidfd (CLONE_PIDFD), readable once it has exited.
+    /// </summary>
+    [SkipLocalsInit]
+    static int RunHook(ref Step s)
+    {
+        int* execPipe = stackalloc int[2];
+        if (Invoke(Nr.Pipe2, (long)execPipe, FileDescriptor.O_CLOEXEC) < 0) return LastErrno;
+        int pidFd = -1;
+        var pid = Invoke(Nr.Clone, ClonePidFd | Process.SIGCHLD, 0, (long)&pidFd, 0, 0);
+        if (pid == 0)
+        {
+            ResetSignals(0);
+            if (Invoke(Nr.Dup3, s.D, 0, 0) >= 0 && Invoke(Nr.Dup3, s.E, 1, 0) >= 0 && Invoke(Nr.Dup3, s.E, 2, 0) >= 0)
+                Invoke(Nr.Execve, s.A, s.B, s.C);
+            var failure = LastErrno;
+            Invoke(Nr.Write, execPipe[1], (long)&failure, 4);
+            Invoke(Nr.ExitGroup, 127);
+        }
+        var cloneErrno = LastErrno;
+        Invoke(Nr.Close, execPipe[1]);
+        if (pid < 0)
+        {
+            Invoke(Nr.Close, execPipe[0]);
+            return cloneErrno;
+        }
+        int execErrno;
+        long n;
+        do n = Invoke(Nr.Read, execPipe[0], (long)&execErrno, 4); while (n < 0 && LastErrno == Errno.EINTR);
+        Invoke(Nr.Close, execPipe[0]);
+        var timedOut = false;
+        if (n != 4 && s.F > 0)
+        {
+            // struct pollfd { int fd; short events; short revents; } (poll(2))
+            long pollFd = (uint)pidFd | (long)FileDescriptor.POLLIN << 32;
+            long ready;
+            do ready = Invoke(Nr.Poll, (long)&pollFd, 1, s.F); while (ready < 0 && LastErrno == Errno.EINTR);
+            if (ready == 0) timedOut = Invoke(Nr.Kill, pid, Process.SIGKILL) == 0;
+        }
+        int status;
+        long reaped;
+        do reaped = Invoke(Nr.Wait4, pid, (long)&status, 0, 0); while (reaped < 0 && LastErrno == Errno.EINTR);
+        Invoke(Nr.Close, pidFd);
+        var index = (int)s.G;
+        if (n == 4) return HookOutcome.Encode(index, HookOutcome.ExecFailed, execErrno);
+        if (timedOut) return HookOutcome.Encode(index, HookOutcome.TimedOut, 0);
+        return status == 0 ? 0 : HookOutcome.FromWaitStatus(index, status);
+    }
+
+    /// <summary>CLONE_PIDFD: the new process's pidfd is stored where the parent_tid argument points (clone(2)).</summary>
+    const long ClonePidFd = 0x1000;
 
     static int Exec(byte** candidates, long argv, long envp)
     {

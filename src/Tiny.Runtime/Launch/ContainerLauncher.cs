@@ -32,8 +32,9 @@ public sealed class ContainerLauncher(ILogger log)
     /// <param name="cloned">Called right after clone, before the child does anything (to record its pid and cgroup).</param>
     /// <param name="consoleSocket">With a terminal: a connected socket the child sends its master to (--console-socket);
     /// -1 to keep the master here and copy it to tiny's stdio.</param>
+    /// <param name="hooks">The OCI hooks of the create and start operations, run as the container is set up.</param>
     public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
-        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1)
+        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1, HookSession? hooks = null)
     {
         RequireRootOrUserNamespace(spec);
         using var network = spec.Bridge is { } bridge
@@ -45,7 +46,7 @@ public sealed class ContainerLauncher(ILogger log)
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         try
         {
-            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, consoleSocket, cloned: child =>
+            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, consoleSocket, hooks, cloned: child =>
             {
                 Volatile.Write(ref _childPid, child.Pid);
                 cloned?.Invoke(child);
@@ -86,11 +87,12 @@ public sealed class ContainerLauncher(ILogger log)
     /// execFifo) and returns it; the init then outlives tiny. <paramref name="cloned"/> gets the init and its cgroup
     /// right after clone, before the child does anything, so that a caller can record them first.
     /// </summary>
-    public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1)
+    public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1,
+        HookSession? hooks = null)
     {
         RequireRootOrUserNamespace(spec);
         using var userNamespace = OpenUserNamespace(ref spec);
-        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace, consoleSocket, cloned);
+        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace, consoleSocket, hooks, cloned);
     }
 
     /// <summary>
@@ -193,10 +195,11 @@ public sealed class ContainerLauncher(ILogger log)
     /// <summary>
     /// Clones the child into its namespaces, places it in its cgroup, attaches its network, releases it and waits
     /// for its report: end of file on the error pipe when it has exec'd, (step, 0) when it is ready and waits on
-    /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind.
+    /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind. With prestart or
+    /// createRuntime hooks the child first reports (0, 0) when its mounts are made and waits for them to run here.
     /// </summary>
     LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
-        TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, Action<LaunchedContainer> cloned)
+        TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, HookSession? hooks, Action<LaunchedContainer> cloned)
     {
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, limits: spec.Limits,
             delegatedOnly: !Process.IsHostRoot());
@@ -207,8 +210,9 @@ public sealed class ContainerLauncher(ILogger log)
         var launched = false;
         try
         {
+            var hookChannel = hooks?.OpenChannel();
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
-                terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1);
+                terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1, hookChannel);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
@@ -230,6 +234,7 @@ public sealed class ContainerLauncher(ILogger log)
             try
             {
                 cloned(container);
+                if (hookChannel is not null) hooks!.FillChannel(hookChannel, (plan.CloneFlags & Namespace.CLONE_NEWPID) != 0 ? 1 : pid);
                 userNamespace?.MapAndSendRootfs(pid);
                 if (userNamespace is not null) Timing?.Mark("user namespace maps + id-mapped rootfs");
                 if (cgroup.Directories.Count > 0) log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
@@ -247,12 +252,30 @@ public sealed class ContainerLauncher(ILogger log)
                 throw;
             }
 
+            var pausesForHooks = hooks?.Hooks.PausesBeforePivot == true;
             FileDescriptor.WriteAll(syncWrite, [1]);
-            FileDescriptor.Close(syncWrite);
-            syncWrite = -1;
+            if (!pausesForHooks) CloseRelease(ref syncWrite);
 
             Span<int> report = stackalloc int[2];
             var reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
+            if (pausesForHooks && reported == 8 && report[1] == 0)
+            {
+                try
+                {
+                    hooks!.Run(HookKind.Prestart, "creating", pid);
+                    hooks.Run(HookKind.CreateRuntime, "creating", pid);
+                }
+                catch
+                {
+                    Process.Kill(pid, Process.SIGKILL);
+                    Process.WaitForExit(pid);
+                    throw;
+                }
+                Timing?.Mark("prestart + createRuntime hooks");
+                FileDescriptor.WriteAll(syncWrite, [1]);
+                CloseRelease(ref syncWrite);
+                reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
+            }
             var failed = reported == 8 && report[1] != 0;
             Timing?.AddChildSteps(plan.Steps, native.StepEnds);
             Timing?.Mark(failed ? "failure report" : "exec");
@@ -274,6 +297,12 @@ public sealed class ContainerLauncher(ILogger log)
             if (cgroupCreated && !launched) cgroup.Remove();
             foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite }) FileDescriptor.Close(fd);
         }
+    }
+
+    static void CloseRelease(ref int syncWrite)
+    {
+        FileDescriptor.Close(syncWrite);
+        syncWrite = -1;
     }
 
     static void SetOomScoreAdj(int pid, int value)
@@ -319,6 +348,8 @@ public sealed class ContainerLauncher(ILogger log)
             var what = exec.Candidates.Count == 1 ? exec.Argv[0] : $"\"{exec.Argv[0]}\" (searched $PATH)";
             return new ContainerError($"exec {what} in rootfs {spec.RootfsDisplay}: {Errno.Describe(errno)}", code);
         }
+        if (step is RunHook hook && HookOutcome.IsHookOutcome(errno))
+            return HookSession.Failure(hook.Kind, hook.Index, hook.Hook, errno);
         // The child is already the container's root, which the host treats as any other user.
         if (step is MountReceivedTree && errno == Errno.EACCES)
             return new ContainerError($"{step.Describe()}: {Errno.Describe(errno)} (the container's root must be able to reach it: every directory above the rootfs needs search permission for others)");

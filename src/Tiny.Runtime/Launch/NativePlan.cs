@@ -20,7 +20,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
         JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
-        SetDumpable, ForkIntoPidNamespace, SetPersonality,
+        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -139,10 +139,16 @@ internal sealed unsafe class NativePlan : IDisposable
         WriteFile s => (new() { Op = Op.WriteFile, A = a.String(s.Path), B = a.String(s.Value), C = Encoding.UTF8.GetByteCount(s.Value) }, A | B),
         JoinCgroup s => (new() { Op = Op.WriteFile, A = a.String(s.MembershipFile), B = a.String("0"), C = 1 }, A | B),
         ReportReady s => (new() { Op = Op.ReportReady, A = s.Fd }, 0),
-        WaitForStart s => (new() { Op = Op.WaitForStart, A = a.String(s.FifoPath) }, A),
+        WaitForStart s => (new() { Op = Op.WaitForStart, A = a.String(s.FifoPath), B = s.ReportFd }, A),
         SetDumpable s => (new() { Op = Op.SetDumpable, A = s.Dumpable ? 1 : 0 }, 0),
         ForkIntoPidNamespace s => (new() { Op = Op.ForkIntoPidNamespace, A = s.PidFd }, 0),
         SetPersonality s => (new() { Op = Op.SetPersonality, A = (long)s.Persona }, 0),
+        PauseForHooks s => (new() { Op = Op.PauseForHooks, A = s.ReportFd, B = s.SyncFd }, 0),
+        RunHook s => (new()
+        {
+            Op = Op.RunHook, A = a.String(s.Hook.Path), B = a.StringArray(s.Hook.Argv), C = a.StringArray(s.Envp), D = s.InputFd,
+            E = s.OutputFd, F = s.TimeoutSeconds * 1000L, G = s.Index,
+        }, A | B | C),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),
     };
 

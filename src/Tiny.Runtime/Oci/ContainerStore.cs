@@ -22,6 +22,8 @@ public sealed class ContainerRecord
     public DateTimeOffset Created { get; set; }
     public Dictionary<string, string> Annotations { get; set; } = [];
     public string[] CgroupDirectories { get; set; } = [];
+    /// <summary>config.json's hooks at create: start and delete run theirs from here, as runc keeps them in its state.</summary>
+    public OciHooks? Hooks { get; set; }
 
     // tiny run's containers (detached or not) share the store; for OCI containers these stay unset.
     /// <summary>The command as given to tiny run; null for an OCI container.</summary>
@@ -54,12 +56,28 @@ public sealed class OciState
     public string Owner { get; set; } = "";
 }
 
+/// <summary>The state a hook reads on its stdin (runtime.md, "State"), as runc writes it: no pid once stopped, no empty annotations.</summary>
+public sealed class OciHookState
+{
+    public string OciVersion { get; set; } = OciSpec.Version;
+    public string Id { get; set; } = "";
+    public string Status { get; set; } = "";
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Pid { get; set; }
+    public string Bundle { get; set; } = "";
+    public Dictionary<string, string>? Annotations { get; set; }
+}
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ContainerRecord))]
 [JsonSerializable(typeof(OciState))]
 [JsonSerializable(typeof(OciState[]))]
 public sealed partial class StateJsonContext : JsonSerializerContext;
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(OciHookState))]
+public sealed partial class HookStateJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// The containers under a root directory: ROOT/ID/ holds state.json (replaced atomically by rename(2)),

@@ -17,13 +17,32 @@ public sealed class OciConfig
     public string? Hostname { get; set; }
     public string? Domainname { get; set; }
     public OciMount[]? Mounts { get; set; }
-    public JsonElement? Hooks { get; set; }
+    public OciHooks? Hooks { get; set; }
     public Dictionary<string, string>? Annotations { get; set; }
     public OciLinux? Linux { get; set; }
     public JsonElement? Solaris { get; set; }
     public JsonElement? Windows { get; set; }
     public JsonElement? Vm { get; set; }
     public JsonElement? Zos { get; set; }
+}
+
+/// <summary>config.json's hooks (config.md, "POSIX-platform Hooks"), kept in the state for start and delete.</summary>
+public sealed class OciHooks
+{
+    public OciHook[]? Prestart { get; set; }
+    public OciHook[]? CreateRuntime { get; set; }
+    public OciHook[]? CreateContainer { get; set; }
+    public OciHook[]? StartContainer { get; set; }
+    public OciHook[]? Poststart { get; set; }
+    public OciHook[]? Poststop { get; set; }
+}
+
+public sealed class OciHook
+{
+    public string? Path { get; set; }
+    public string[]? Args { get; set; }
+    public string[]? Env { get; set; }
+    public int? Timeout { get; set; }
 }
 
 public sealed class OciProcess

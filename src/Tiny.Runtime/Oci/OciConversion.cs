@@ -10,8 +10,9 @@ namespace Tiny.Runtime.Oci;
 
 /// <summary>A bundle's config turned into what the launcher runs, plus what the state keeps.</summary>
 /// <param name="Skipped">Fields left out as runc leaves them out on this host (an LSM label with the LSM off), for a debug line.</param>
+/// <param name="Hooks">The config's hooks as given, for the state.</param>
 public sealed record OciContainer(RunSpec Spec, SeccompFilter? Seccomp, IReadOnlyDictionary<string, string> Annotations,
-    IReadOnlyList<string> Skipped);
+    IReadOnlyList<string> Skipped, OciHooks? Hooks = null);
 
 /// <summary>
 /// Checks a config.json and converts it to a <see cref="RunSpec"/>. A field tiny does not implement
@@ -69,7 +70,7 @@ public static class OciConversion
     {
         if (config.OciVersion is not { } version || !version.StartsWith("1.", StringComparison.Ordinal))
             throw Error("ociVersion", $"\"{config.OciVersion}\" is not a 1.x runtime spec version");
-        Unsupported(config.Hooks, "hooks");
+        var hooks = Hooks(config.Hooks);
         Unsupported(config.Solaris, "solaris");
         Unsupported(config.Windows, "windows");
         Unsupported(config.Vm, "vm");
@@ -143,11 +144,36 @@ public static class OciConversion
             Interactive = process.Terminal,
             UserNamespace = userNamespace,
             Personality = Personality(linux.Personality, skipped),
+            Hooks = hooks,
         };
-        return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped);
+        return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped, config.Hooks);
     }
 
     static ContainerError Error(string field, string problem) => new($"{ConfigFile}: {field} {problem}");
+
+    /// <summary>The hooks, checked as the spec requires: an absolute path, a timeout above zero; null when there are none.</summary>
+    public static ContainerHooks? Hooks(OciHooks? hooks)
+    {
+        if (hooks is null) return null;
+        var byKind = new Dictionary<HookKind, IReadOnlyList<Hook>>();
+        foreach (var (kind, list) in new[]
+        {
+            (HookKind.Prestart, hooks.Prestart), (HookKind.CreateRuntime, hooks.CreateRuntime), (HookKind.CreateContainer, hooks.CreateContainer),
+            (HookKind.StartContainer, hooks.StartContainer), (HookKind.Poststart, hooks.Poststart), (HookKind.Poststop, hooks.Poststop),
+        })
+        {
+            if (list is not { Length: > 0 }) continue;
+            byKind[kind] = list.Select((hook, i) =>
+            {
+                var field = $"hooks.{ContainerHooks.NameOf(kind)}[{i}]";
+                if (hook.Path is not { Length: > 0 } path) throw Error(field + ".path", "is required");
+                if (!path.StartsWith('/')) throw Error(field + ".path", $"\"{path}\" must be an absolute path");
+                if (hook.Timeout is <= 0) throw Error(field + ".timeout", $"{hook.Timeout} must be greater than zero");
+                return new Hook(path, hook.Args ?? [], hook.Env, hook.Timeout);
+            }).ToArray();
+        }
+        return byKind.Count == 0 ? null : new ContainerHooks(byKind);
+    }
 
     static void Unsupported(JsonElement? value, string field)
     {

@@ -1,5 +1,6 @@
 using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Tiny.Runtime.Seccomp;
 using Microsoft.Extensions.Logging;
@@ -35,6 +36,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var container = Load(id, bundle, preserveFds);
         RequireConsoleSocket(container, consoleSocket);
         _store.CreateDirectory(id);
+        using var hooks = HooksOf(id, bundle, container.Annotations, container.Spec.Hooks);
         var created = false;
         try
         {
@@ -48,7 +50,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             {
                 socket = ConnectConsole(consoleSocket);
                 launched = new ContainerLauncher(log).Create(container.Spec, container.Seccomp?.Program, $"/proc/self/fd/{fifoFd}",
-                    child => _store.SaveLocked(Record(id, bundle, container, child)), socket);
+                    child => _store.SaveLocked(Record(id, bundle, container, child)), socket, hooks);
             }
             finally
             {
@@ -60,11 +62,19 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
         finally
         {
-            if (!created) RemoveAfterFailure(id);
+            if (!created)
+            {
+                RemoveAfterFailure(id);
+                hooks?.RunPoststop();
+            }
         }
     }
 
-    /// <summary>Lets a created container's init exec: reading its FIFO releases the init's blocked open.</summary>
+    /// <summary>
+    /// Lets a created container's init exec: reading its FIFO releases the init's blocked open; tiny then reads until
+    /// the init's exec closes it, or a failed step after start reports there. The poststart hooks run once the process
+    /// runs. A startContainer or poststart hook that fails stops and destroys the container (runtime.md, "Lifecycle").
+    /// </summary>
     public void Start(string id)
     {
         var (held, record) = _store.Open(id);
@@ -78,6 +88,8 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             var fifo = _store.ExecFifoOf(id);
             // Non-blocking, so that an init that died cannot leave start waiting forever.
             var fd = FileDescriptor.Open(fifo, FileDescriptor.O_RDONLY | FileDescriptor.O_NONBLOCK);
+            Span<int> report = stackalloc int[2];
+            int reported;
             try
             {
                 Span<byte> signal = stackalloc byte[1];
@@ -89,13 +101,56 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
                     if (deadline.Elapsed > Patience) throw new ContainerError($"container \"{id}\": the init process did not answer start");
                     Thread.Sleep(1);
                 }
+                reported = ReadUntilExec(fd, MemoryMarshal.AsBytes(report));
             }
             finally
             {
                 FileDescriptor.Close(fd);
             }
             File.Delete(fifo);
+            using var hooks = HooksOf(record);
+            if (reported == 8)
+            {
+                if (!HookOutcome.IsHookOutcome(report[1]) || hooks is null)
+                    throw new ContainerError($"container \"{id}\": its process did not start: {Errno.Describe(report[1])}");
+                var index = HookOutcome.IndexOf(report[1]);
+                var failure = HookSession.Failure(HookKind.StartContainer, index, hooks.Hooks[HookKind.StartContainer][index], report[1]);
+                Destroy(record, hooks);
+                throw failure;
+            }
             log.ZLogDebug($"container {id} started");
+            RunPoststart(record, hooks);
+        }
+    }
+
+    /// <summary>The poststart hooks; when one fails the container is killed and destroyed and the failure thrown.</summary>
+    void RunPoststart(ContainerRecord record, HookSession? hooks)
+    {
+        try
+        {
+            hooks?.Run(HookKind.Poststart, "running", record.Pid);
+        }
+        catch (ContainerError)
+        {
+            Destroy(record, hooks);
+            throw;
+        }
+    }
+
+    /// <summary>Reads the exec FIFO until end of file (every writer gone: the init exec'd or died); returns how much of a
+    /// failure report (step, errno) came before it.</summary>
+    static int ReadUntilExec(int fd, Span<byte> report)
+    {
+        var length = 0;
+        Span<FileDescriptor.PollFd> poll = [new() { Fd = fd, Events = FileDescriptor.POLLIN }];
+        Span<byte> rest = stackalloc byte[64];
+        while (true)
+        {
+            FileDescriptor.Poll(poll, -1);
+            var n = FileDescriptor.TryRead(fd, length < report.Length ? report[length..] : rest);
+            if (n == 0) return length;
+            if (n > 0 && length < report.Length) length += n;
+            else if (n < 0 && -n != Errno.EAGAIN) throw new SyscallException("read", -n);
         }
     }
 
@@ -184,12 +239,35 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             var status = _store.StatusOf(record);
             if (status == ContainerStatus.Running && !force)
                 throw new ContainerError($"cannot delete container \"{id}\" that is not stopped: running");
-            if (status != ContainerStatus.Stopped || ProcessesOf(record).Any()) KillAndWait(record);
-            ContainerCgroup.Remove([.. record.CgroupDirectories, .. record.FreezerDirectory is { } freezer ? [freezer] : Array.Empty<string>()],
-                KernelCgroupFileSystem.Instance, log);
-            _store.Remove(id);
+            using var hooks = HooksOf(record);
+            Destroy(record, hooks);
         }
     }
+
+    /// <summary>Kills what is left of the container, removes its cgroups and state, then runs its poststop hooks (warnings
+    /// when they fail). The caller holds the container's lock.</summary>
+    void Destroy(ContainerRecord record, HookSession? hooks)
+    {
+        if (_store.StatusOf(record) != ContainerStatus.Stopped || ProcessesOf(record).Any()) KillAndWait(record);
+        ContainerCgroup.Remove([.. record.CgroupDirectories, .. record.FreezerDirectory is { } freezer ? [freezer] : Array.Empty<string>()],
+            KernelCgroupFileSystem.Instance, log);
+        _store.Remove(record.Id);
+        hooks?.RunPoststop();
+    }
+
+    /// <summary>The hook session of a container being made, or null when its config has no hooks.</summary>
+    HookSession? HooksOf(string id, string bundle, IReadOnlyDictionary<string, string> annotations, ContainerHooks? hooks)
+    {
+        if (hooks is null) return null;
+        var fullBundle = Path.GetFullPath(bundle);
+        return new HookSession(hooks, (status, pid) => JsonSerializer.SerializeToUtf8Bytes(new OciHookState
+        {
+            Id = id, Status = status, Pid = pid, Bundle = fullBundle,
+            Annotations = annotations.Count > 0 ? new Dictionary<string, string>(annotations) : null,
+        }, HookStateJsonContext.Default.OciHookState), fullBundle, log);
+    }
+
+    HookSession? HooksOf(ContainerRecord record) => HooksOf(record.Id, record.Bundle, record.Annotations, OciConversion.Hooks(record.Hooks));
 
     /// <summary>
     /// runc run: create and start. In the foreground tiny waits, forwards signals, returns the exit code and then
@@ -205,7 +283,9 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
         var container = Load(id, bundle, preserveFds);
         _store.CreateDirectory(id);
+        using var hooks = HooksOf(id, bundle, container.Annotations, container.Spec.Hooks);
         ContainerRecord? record = null;
+        ContainerError? poststartFailure = null;
         var socket = -1;
         try
         {
@@ -216,18 +296,35 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
                 _store.SaveLocked(saved);
                 if (pidFile is not null) WritePidFile(pidFile, child.Pid);
                 record = saved;
-            }, consoleSocket: socket);
+                try
+                {
+                    hooks?.Run(HookKind.Poststart, "running", child.Pid);
+                }
+                catch (ContainerError e)
+                {
+                    poststartFailure = e;
+                    Process.Kill(child.Pid, Process.SIGKILL);
+                }
+            }, consoleSocket: socket, hooks: hooks);
             // The launcher has waited for the init and removed its cgroup: unless a process outlived the init in it
             // (no PID namespace), only the state is left.
-            if (keep) return exitCode;
+            if (keep && poststartFailure is null) return exitCode;
             if (record!.CgroupDirectories.Any(Directory.Exists)) Delete(id, force: true);
-            else _store.Remove(id);
-            return exitCode;
+            else
+            {
+                _store.Remove(id);
+                hooks?.RunPoststop();
+            }
+            return poststartFailure is null ? exitCode : throw poststartFailure;
         }
         finally
         {
             FileDescriptor.Close(socket);
-            if (record is null) RemoveAfterFailure(id);
+            if (record is null)
+            {
+                RemoveAfterFailure(id);
+                hooks?.RunPoststop();
+            }
         }
     }
 
@@ -369,6 +466,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         Created = DateTimeOffset.UtcNow,
         Annotations = new Dictionary<string, string>(container.Annotations),
         CgroupDirectories = child.Cgroup.Directories.ToArray(),
+        Hooks = container.Hooks,
     };
 
     /// <summary>After a failed create the launcher has already killed the init and removed its cgroup: the state goes too.</summary>

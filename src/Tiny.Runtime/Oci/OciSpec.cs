@@ -78,7 +78,7 @@ public static class OciSpec
     {
         OciVersionMin = "1.0.0",
         OciVersionMax = Version,
-        Hooks = [],
+        Hooks = [.. Enum.GetValues<HookKind>().Select(ContainerHooks.NameOf)],
         MountOptions = OciMounts.OptionNames,
         Linux = new LinuxFeatures
         {

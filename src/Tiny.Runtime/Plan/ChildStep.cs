@@ -1,3 +1,5 @@
+using Tiny.Runtime.Spec;
+
 namespace Tiny.Runtime.Plan;
 
 /// <summary>
@@ -254,9 +256,11 @@ public sealed record ReportReady(int Fd) : ChildStep
 
 /// <summary>
 /// Blocks until `tiny start` opens the exec FIFO for reading: opening <see cref="FifoPath"/> write-only
-/// waits for a reader (fifo(7)), then one byte is written for the reader to consume.
+/// waits for a reader (fifo(7)), then one byte is written for the reader to consume. The FIFO then stays open as
+/// <see cref="ReportFd"/> (close-on-exec), so that a step that fails after start reports to `tiny start`, which reads
+/// until end of file: the exec.
 /// </summary>
-public sealed record WaitForStart(string FifoPath) : ChildStep
+public sealed record WaitForStart(string FifoPath, int ReportFd) : ChildStep
 {
     public override string Describe() => "wait for start";
 }
@@ -282,4 +286,25 @@ public sealed record ForkIntoPidNamespace(int PidFd) : ChildStep
 public sealed record SetPersonality(ulong Persona) : ChildStep
 {
     public override string Describe() => $"set personality 0x{Persona:x}";
+}
+
+/// <summary>Tells the parent that the mounts are made ((0, 0) on <see cref="ReportFd"/>) and blocks until it has run the
+/// prestart and createRuntime hooks (a byte on <see cref="SyncFd"/>); exits quietly if the parent is gone.</summary>
+public sealed record PauseForHooks(int ReportFd, int SyncFd) : ChildStep
+{
+    public override string Describe() => "wait for the runtime's hooks";
+}
+
+/// <summary>
+/// Runs a hook as a child of this process and waits for it: <see cref="InputFd"/> (a pipe the parent filled with the
+/// state JSON and closed) as its stdin, <see cref="OutputFd"/> as its stdout and stderr, every signal at its default and
+/// unblocked; killed after <see cref="TimeoutSeconds"/> (0: no limit). A failure is a <see cref="HookOutcome"/>.
+/// </summary>
+public sealed record RunHook(HookKind Kind, int Index, Hook Hook, IReadOnlyList<string> Envp, int InputFd, int OutputFd) : ChildStep
+{
+    public int TimeoutSeconds => Hook.TimeoutSeconds ?? 0;
+    public override string Describe() => ContainerHooks.Describe(Kind, Index, Hook);
+    public bool Equals(RunHook? other) => other is not null && Kind == other.Kind && Index == other.Index && Hook == other.Hook
+        && Envp.SequenceEqual(other.Envp) && InputFd == other.InputFd && OutputFd == other.OutputFd;
+    public override int GetHashCode() => Index;
 }

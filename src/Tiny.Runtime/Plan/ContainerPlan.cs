@@ -12,7 +12,12 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize; in a user
     /// namespace it receives its id-mapped rootfs over RootfsSocket.</summary>
     public sealed record Channel(int SyncRead, int SyncWrite, int ErrorRead, int ErrorWrite, int TerminalSocket = -1,
-        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1);
+        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1, HookChannel? Hooks = null);
+
+    /// <summary>The fds of the hooks the child runs itself (createContainer, then startContainer, in order): one pipe
+    /// each, whose read end is the hook's stdin and whose write end the parent fills with the state and closes after
+    /// clone (the child closes its copy first thing); <see cref="Output"/> (/dev/null) takes what they write.</summary>
+    public sealed record HookChannel(IReadOnlyList<int> InputReads, IReadOnlyList<int> InputWrites, int Output);
 
     /// <param name="spec">The validated container.</param>
     /// <param name="channel">The pipe ends (the parent's ends are closed in the child).</param>
@@ -39,8 +44,10 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
+        foreach (var fd in channel.Hooks?.InputWrites ?? []) steps.Add(new CloseFd(fd));
         steps.Add(new WaitForParent(channel.SyncRead));
-        steps.Add(new CloseFd(channel.SyncRead));
+        var pauseForHooks = spec.Hooks?.PausesBeforePivot == true;
+        if (!pauseForHooks) steps.Add(new CloseFd(channel.SyncRead));
         // Before any namespace is joined (the paths are the host's) and, with a user namespace, while the child's IDs
         // are still the host's root (cgroup v1 moves only for root's effective UID: __cgroup1_procs_write()).
         foreach (var file in cgroupMembershipFiles ?? []) steps.Add(new JoinCgroup(file));
@@ -61,9 +68,15 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)) steps.Add(new Unshare(Namespace.CLONE_NEWCGROUP));
         steps.Add(new SetUmask(0));
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
-        steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
+        var rootfsSteps = RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
             spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, spec.IdMappedRootfs ? channel.RootfsSocket : -1,
-            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices));
+            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices).ToList();
+        // The hooks of the create operation run once the mounts are made and before pivot_root (runtime.md, "Lifecycle"):
+        // the runtime's own while the child waits, then the container's, which the child runs with the host's root still in view.
+        List<ChildStep> createHooks = pauseForHooks ? [new PauseForHooks(channel.ErrorWrite, channel.SyncRead), new CloseFd(channel.SyncRead)] : [];
+        createHooks.AddRange(RunHooks(spec, channel, HookKind.CreateContainer));
+        rootfsSteps.InsertRange(rootfsSteps.FindIndex(s => s is PivotRoot), createHooks);
+        steps.AddRange(rootfsSteps);
         if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
@@ -126,13 +139,25 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         {
             steps.Add(new ReportReady(channel.ErrorWrite));
             steps.Add(new CloseFd(channel.ErrorWrite));
-            steps.Add(new WaitForStart(execFifo));
+            steps.Add(new WaitForStart(execFifo, channel.ErrorWrite));
         }
+        steps.AddRange(RunHooks(spec, channel, HookKind.StartContainer));
         if (spec.Init) steps.Add(new RunAsInit(FirstFdToClose: 3 + spec.PreserveFds, TakeTerminal: spec.Tty));
         // After the user and capabilities, before the last seccomp filter, as runc.
         if (spec.Personality is { } persona) steps.Add(new SetPersonality(persona));
         if (seccomp is not null && spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
         steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
+    }
+
+    /// <summary>The steps that run the container's own hooks of one kind, each with its pipe of <see cref="Channel.Hooks"/>;
+    /// a hook without env gets the process's, as runc's init passes its own.</summary>
+    static IEnumerable<ChildStep> RunHooks(RunSpec spec, Channel channel, HookKind kind)
+    {
+        if (spec.Hooks is not { } hooks || channel.Hooks is not { } fds) yield break;
+        var first = kind == HookKind.StartContainer ? hooks[HookKind.CreateContainer].Count : 0;
+        var list = hooks[kind];
+        for (var i = 0; i < list.Count; i++)
+            yield return new RunHook(kind, i, list[i], list[i].Env ?? spec.Env, fds.InputReads[first + i], fds.Output);
     }
 
     /// <summary>tiny run's namespaces: all new; the network one unless the host's is used.</summary>

@@ -84,6 +84,8 @@ public sealed record RunSpec
     public bool SetgroupsDenied { get; init; }
     /// <summary>The persona personality(2) sets just before exec (OCI linux.personality); null leaves the caller's.</summary>
     public ulong? Personality { get; init; }
+    /// <summary>The OCI config's hooks; null for none (tiny run).</summary>
+    public ContainerHooks? Hooks { get; init; }
 
     /// <summary>The rootfs as the user named it, for messages.</summary>
     public string RootfsDisplay => Rootfs ?? "/";

@@ -123,7 +123,6 @@ public class OciConversionTests
     }
 
     [Test]
-    [Arguments("hooks", """{"prestart": [{"path": "/bin/true"}]}""", "config.json: hooks is not supported by tiny")]
     [Arguments("linux.uidMappings", """[{"containerID": 0, "hostID": 1000, "size": 1}]""", "config.json: linux.uidMappings needs a new user namespace in linux.namespaces")]
     [Arguments("linux.devices", """[{"path": "/etc/fuse", "type": "c", "major": 10, "minor": 229}]""", "config.json: linux.devices[0].path \"/etc/fuse\" must be a path under /dev in tiny")]
     [Arguments("linux.devices", """[{"path": "/dev/pts/9", "type": "c", "major": 136, "minor": 9}]""", "config.json: linux.devices[0].path \"/dev/pts/9\" is one of the mounts or links tiny makes in /dev")]
@@ -342,7 +341,7 @@ public class OciConversionTests
         var ready = steps.Select((s, i) => (s, i)).Single(p => p.s is ReportReady).i;
         await Assert.That(steps[ready]).IsEqualTo(new ReportReady(8));
         await Assert.That(steps[ready + 1]).IsEqualTo(new CloseFd(8));
-        await Assert.That(steps[ready + 2]).IsEqualTo(new WaitForStart("/proc/self/fd/9"));
+        await Assert.That(steps[ready + 2]).IsEqualTo(new WaitForStart("/proc/self/fd/9", 8));
         await Assert.That(steps[ready + 3]).IsEqualTo(new LoadSeccompFilter([1, 2, 3, 4, 5, 6, 7, 8]));
         await Assert.That(steps[^1]).IsTypeOf<Exec>();
         await Assert.That(steps.OfType<CloseFdsOnExec>().Single()).IsEqualTo(new CloseFdsOnExec(5));
