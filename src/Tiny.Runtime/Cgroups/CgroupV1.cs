@@ -2,10 +2,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Tiny.Runtime.Cgroups;
 
-/// <summary>cgroup v1: a directory in each of the memory, cpu and pids hierarchies.</summary>
+/// <summary>cgroup v1: a directory in each of the memory, cpu, cpuacct (for `events`) and pids hierarchies.</summary>
 public sealed class CgroupV1 : ContainerCgroup
 {
-    static readonly string[] Controllers = ["memory", "cpu", "pids"];
+    static readonly string[] Controllers = ["memory", "cpu", "cpuacct", "pids"];
     readonly Dictionary<string, string> _dirs = [];
 
     /// <param name="name">The directory below the caller's cgroup, or an absolute path from each hierarchy's root.</param>
@@ -13,10 +13,20 @@ public sealed class CgroupV1 : ContainerCgroup
     public CgroupV1(ICgroupFileSystem fs, ILogger log, string mountRoot, string procSelfCgroup, string name, bool devices = false) : base(fs, log)
     {
         foreach (var controller in devices ? [.. Controllers, "devices"] : Controllers)
+        {
+            // Where cpuacct is mounted with cpu ("cpu,cpuacct", both names linked to it), the cpu directory is both;
+            // it only serves statistics, so a host without it goes without.
+            if (controller == "cpuacct" && (HierarchyWith(procSelfCgroup, controller) is not { } names || names.Contains("cpu"))) continue;
             _dirs[controller] = name.StartsWith('/')
                 ? $"{mountRoot}/{controller}{name}"
                 : $"{mountRoot}/{controller}{PathOf(procSelfCgroup, controller).TrimEnd('/')}/{name}";
+        }
     }
+
+    /// <summary>The controllers of the hierarchy <paramref name="controller"/> is in, null when it is not mounted.</summary>
+    static string[]? HierarchyWith(string procSelfCgroup, string controller) =>
+        procSelfCgroup.Split('\n').Select(line => line.Split(':')).Where(parts => parts.Length == 3)
+            .Select(parts => parts[1].Split(',')).FirstOrDefault(names => names.Contains(controller));
 
     public override IReadOnlyList<string> Directories => [.. _dirs.Values];
 
