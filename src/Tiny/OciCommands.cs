@@ -31,6 +31,7 @@ internal sealed class OciCommands
         new("spec", ["--rootless", "-h", "--help"], [], HasCommandOperand: false),
         new("start", ["-h", "--help"], [], HasCommandOperand: false),
         new("state", ["-h", "--help"], [], HasCommandOperand: false),
+        new("events", ["--stats", "-h", "--help"], [], HasCommandOperand: false),
     ];
 
     public static GlobalOptions Globals { get; set; } = new();
@@ -235,5 +236,18 @@ internal sealed class OciCommands
         string? consoleSocket = null, bool keep = false, bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
     {
         return Runtime.Run(id, bundle, pidFile, preserveFds, detach, keep, consoleSocket);
+    }
+
+    /// <summary>Print a container's resource usage and OOM kills as JSON lines, every interval until it stops.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="stats">Print the stats once, then exit.</param>
+    /// <param name="interval">How often to print the stats (5s, 100ms, 1m) [default: 5s].</param>
+    public int Events([Argument] string id, bool stats = false, string interval = "5s")
+    {
+        var period = OciEvents.ParseDuration(interval, "--interval");
+        var events = new OciEvents(Runtime.Store, Log, StandardOutput.WriteLine);
+        if (stats) events.Stats(id);
+        else events.Watch(id, period);
+        return 0;
     }
 }
