@@ -39,6 +39,9 @@ public sealed class RuntimeUnderTest : IDisposable
 
     public Task<Tiny.Result> Run(params string[] args) => Tiny.Exec(Binary, ["--root", Root, .. args]);
 
+    /// <summary>A command that goes on while the test acts (events), its output captured.</summary>
+    public System.Diagnostics.Process Start(params string[] args) => Tiny.Start(Binary, ["--root", Root, .. args]);
+
     /// <summary>
     /// A command whose container outlives it (create, run -d): the container inherits stdout and stderr, so they go to
     /// files rather than pipes a reader would wait on; returns the runtime's exit code and what is in the files so far.
