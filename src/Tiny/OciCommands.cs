@@ -3,6 +3,7 @@ using ConsoleAppFramework;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tiny.Runtime;
+using Tiny.Runtime.Cgroups;
 using Tiny.Runtime.Oci;
 using Tiny.Runtime.Spec;
 
@@ -54,9 +55,10 @@ internal sealed class OciCommands
     {
         var path = Path.Combine(bundle, OciConversion.ConfigFile);
         if (File.Exists(path)) throw new ContainerError($"File {path} exists. Remove it first");
+        var cgroupNamespace = ContainerCgroup.DetectLayout() == CgroupLayout.Unified;
         var config = rootless
-            ? OciSpec.RootlessConfig(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId())
-            : OciSpec.DefaultConfig();
+            ? OciSpec.RootlessConfig(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId(), cgroupNamespace)
+            : OciSpec.DefaultConfig(cgroupNamespace);
         File.WriteAllText(path, JsonSerializer.Serialize(config, OciJsonContext.Default.OciConfig));
         return 0;
     }
