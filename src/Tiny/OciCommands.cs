@@ -66,7 +66,7 @@ internal sealed class OciCommands
     /// <summary>Print what this runtime supports (runtime spec features document).</summary>
     public int Features()
     {
-        Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(), FeaturesJsonContext.Default.OciFeatures));
+        Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(ConsoleApp.Release), FeaturesJsonContext.Default.OciFeatures));
         return 0;
     }
 

@@ -76,7 +76,8 @@ public static class OciSpec
     }
 
     /// <summary>What this build supports, in the runtime spec's features document format (features.md).</summary>
-    public static OciFeatures Features() => new()
+    /// <param name="release">tiny's version, given as an annotation (runc gives its own).</param>
+    public static OciFeatures Features(string release) => new()
     {
         OciVersionMin = "1.0.0",
         OciVersionMax = Version,
@@ -103,6 +104,7 @@ public static class OciSpec
             Selinux = new EnabledFeature { Enabled = false },
             IntelRdt = new EnabledFeature { Enabled = false },
         },
+        Annotations = new() { ["tiny.version"] = release },
     };
 }
 
@@ -113,6 +115,7 @@ public sealed class OciFeatures
     public string[] Hooks { get; set; } = [];
     public string[] MountOptions { get; set; } = [];
     public LinuxFeatures? Linux { get; set; }
+    public Dictionary<string, string> Annotations { get; set; } = [];
 }
 
 public sealed class LinuxFeatures
