@@ -71,6 +71,19 @@ public sealed class RuntimeUnderTest : IDisposable
         }
     }
 
+    /// <summary>The pids `ps --format json` lists, once there are <paramref name="count"/> of them (or after 2 s).</summary>
+    public async Task<int[]> WaitForProcesses(string id, int count)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var ps = await Run("ps", "--format", "json", id);
+            if (ps.ExitCode != 0) throw new InvalidOperationException($"{Name} ps {id}: {ps.Stderr}");
+            var pids = JsonNode.Parse(ps.Stdout)!.AsArray().Select(p => (int)p!).Order().ToArray();
+            if (pids.Length == count || attempt == 100) return pids;
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>delete --force every container this test made, then the root.</summary>
     public void Dispose()
     {
@@ -100,4 +113,28 @@ public sealed class OciBundle : IDisposable
     }
 
     public void Dispose() => Directory.Delete(Path, recursive: true);
+}
+
+/// <summary>A bundle run with `run --detach` by one runtime under test (skipped where that runtime is missing).</summary>
+public sealed class DetachedContainer : IDisposable
+{
+    public required RuntimeUnderTest Runtime { get; init; }
+    public required OciBundle Bundle { get; init; }
+    public required string Id { get; init; }
+
+    public static async Task<DetachedContainer> Run(string runtime, string prefix, string[] args, Action<JsonObject>? edit = null)
+    {
+        RuntimeUnderTest.Require(runtime);
+        var under = RuntimeUnderTest.Of(runtime);
+        var container = new DetachedContainer { Runtime = under, Bundle = await OciBundle.Create(args, edit), Id = under.NewId(prefix) };
+        var run = await container.Runtime.Detached("run", "--detach", "--bundle", container.Bundle.Path, container.Id);
+        if (run.ExitCode != 0) throw new InvalidOperationException($"{runtime} run --detach: {run.Output}");
+        return container;
+    }
+
+    public void Dispose()
+    {
+        Runtime.Dispose();
+        Bundle.Dispose();
+    }
 }

@@ -8,29 +8,19 @@ public class OciEventsTests
 {
     const long MemoryLimit = 64L << 20;
 
-    static Task<OciBundle> ThreeSleeps() => OciBundle.Create(["sh", "-c", "sleep 100 & sleep 100 & sleep 100 & wait"],
-        config => config["linux"]!["resources"] = new JsonObject { ["memory"] = new JsonObject { ["limit"] = MemoryLimit } });
-
-    /// <summary>Runs the bundle detached and waits until its four processes (the shell and three sleeps) are there.</summary>
-    static async Task<int[]> RunUntilFourProcesses(RuntimeUnderTest runtime, OciBundle bundle, string id)
+    /// <summary>A shell and three sleeps under a memory limit, running.</summary>
+    static async Task<DetachedContainer> ThreeSleeps(string name, string prefix)
     {
-        await Assert.That((await runtime.Detached("run", "--detach", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
-        for (var attempt = 0; ; attempt++)
-        {
-            var ps = await runtime.Run("ps", "--format", "json", id);
-            var pids = JsonNode.Parse(ps.Stdout)!.AsArray().Select(p => (int)p!).ToArray();
-            if (pids.Length == 4 || attempt == 100) return pids;
-            await Task.Delay(20);
-        }
+        var container = await DetachedContainer.Run(name, prefix, ["sh", "-c", "sleep 100 & sleep 100 & sleep 100 & wait"],
+            config => config["linux"]!["resources"] = new JsonObject { ["memory"] = new JsonObject { ["limit"] = MemoryLimit } });
+        await Assert.That(await container.Runtime.WaitForProcesses(container.Id, 4)).Count().IsEqualTo(4);
+        return container;
     }
 
     static async Task<JsonNode> Stats(string name)
     {
-        using var runtime = RuntimeUnderTest.Of(name);
-        using var bundle = await ThreeSleeps();
-        var id = runtime.NewId("stats");
-        var pids = await RunUntilFourProcesses(runtime, bundle, id);
-        await Assert.That(pids.Length).IsEqualTo(4);
+        using var container = await ThreeSleeps(name, "stats");
+        var (runtime, id) = (container.Runtime, container.Id);
         var result = await runtime.Run("events", "--stats", id);
         await Assert.That(result.ExitCode).IsEqualTo(0);
         var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -46,7 +36,6 @@ public class OciEventsTests
     [Arguments("runc")]
     public async Task Stats_count_the_processes_and_show_the_memory_limit_and_cpu_used(string name)
     {
-        RuntimeUnderTest.Require(name);
         var data = await Stats(name);
         await Assert.That((int)data["pids"]!["current"]!).IsEqualTo(4);
         await Assert.That((long)data["memory"]!["usage"]!["limit"]!).IsEqualTo(MemoryLimit);
@@ -85,11 +74,8 @@ public class OciEventsTests
     [Arguments("runc")]
     public async Task Events_print_stats_every_interval_until_the_container_is_gone(string name)
     {
-        RuntimeUnderTest.Require(name);
-        using var runtime = RuntimeUnderTest.Of(name);
-        using var bundle = await ThreeSleeps();
-        var id = runtime.NewId("interval");
-        await RunUntilFourProcesses(runtime, bundle, id);
+        using var container = await ThreeSleeps(name, "interval");
+        var (runtime, id) = (container.Runtime, container.Id);
         var (exitCode, lines) = await Watch(runtime, id, ["--interval=200ms"], async () =>
         {
             await Task.Delay(1100);
@@ -106,17 +92,14 @@ public class OciEventsTests
     [Arguments("runc")]
     public async Task An_oom_kill_in_the_container_is_an_oom_event(string name)
     {
-        RuntimeUnderTest.Require(name);
-        using var runtime = RuntimeUnderTest.Of(name);
         // The shell keeps 64 MiB of output in memory under a 16 MiB limit (and no swap to go to): the OOM killer
         // kills it, which ends the container.
-        using var bundle = await OciBundle.Create(["sh", "-c", "sleep 1; x=$(head -c 64m /dev/zero | tr '\\0' a); sleep 2"],
+        using var container = await DetachedContainer.Run(name, "oom", ["sh", "-c", "sleep 1; x=$(head -c 64m /dev/zero | tr '\\0' a); sleep 2"],
             config => config["linux"]!["resources"] = new JsonObject
             {
                 ["memory"] = new JsonObject { ["limit"] = 16L << 20, ["swap"] = 16L << 20 },
             });
-        var id = runtime.NewId("oom");
-        await Assert.That((await runtime.Detached("run", "--detach", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
+        var (runtime, id) = (container.Runtime, container.Id);
         var (exitCode, lines) = await Watch(runtime, id, ["--interval", "10s"], () => Task.CompletedTask);
         await Assert.That(exitCode).IsEqualTo(0);
         await Assert.That(lines.Select(l => l.ToJsonString())).Contains($$"""{"type":"oom","id":"{{id}}"}""");
