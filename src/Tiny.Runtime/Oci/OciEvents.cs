@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
+using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
 
 namespace Tiny.Runtime.Oci;
@@ -27,7 +28,7 @@ public sealed partial class EventsJsonContext : JsonSerializerContext;
 /// </summary>
 public sealed partial class OciEvents(ContainerStore store, ILogger log, Action<string> writeLine)
 {
-    /// <summary>How often the OOM counter and the container's life are checked between two stats events.</summary>
+    /// <summary>How often the OOM counter is read between two stats events.</summary>
     static readonly TimeSpan PollPeriod = TimeSpan.FromMilliseconds(50);
 
     readonly CgroupStatsReader _reader = new(KernelCgroupFileSystem.Instance);
@@ -39,32 +40,53 @@ public sealed partial class OciEvents(ContainerStore store, ILogger log, Action<
         Write("stats", record.Id, _reader.Read(hierarchies));
     }
 
-    /// <summary>Prints a stats event every <paramref name="interval"/> and the OOM events until the container stops
-    /// (or is deleted).</summary>
+    /// <summary>Prints a stats event every <paramref name="interval"/> and the OOM events until the container stops.</summary>
     public void Watch(string id, TimeSpan interval)
     {
         var (record, hierarchies) = OpenRunning(id);
         var oomKills = _reader.OomKills(hierarchies) ?? 0;
-        var clock = Stopwatch.StartNew();
-        var nextStats = interval;
-        while (true)
+        // Woken the moment the init exits, tiny reads the OOM count before a client that saw the exit can delete the
+        // cgroup; the kernel counts a kill before it sends the SIGKILL, so a kill that ended the container is in it.
+        int pidFd;
+        try
         {
-            var wait = nextStats - clock.Elapsed;
-            Thread.Sleep(wait < PollPeriod ? (wait > TimeSpan.Zero ? wait : TimeSpan.Zero) : PollPeriod);
-            for (var kills = _reader.OomKills(hierarchies) ?? 0; oomKills < kills; oomKills++) Write("oom", record.Id, null);
-            if (!Runs(record)) return;
-            if (clock.Elapsed < nextStats) continue;
-            ContainerStats stats;
-            try
+            pidFd = Tiny.Interop.Process.OpenPidFd(record.Pid);
+        }
+        catch (SyscallException e) when (e.Errno == Errno.ESRCH)
+        {
+            return;
+        }
+        try
+        {
+            // The pid may have been reused between the state's check and pidfd_open.
+            if (!ContainerStore.IsAlive(record.Pid, record.PidStartTime)) return;
+            Span<FileDescriptor.PollFd> exit = stackalloc FileDescriptor.PollFd[1];
+            exit[0] = new() { Fd = pidFd, Events = FileDescriptor.POLLIN };
+            var clock = Stopwatch.StartNew();
+            var nextStats = interval;
+            while (true)
             {
-                stats = _reader.Read(hierarchies);
+                var wait = Math.Clamp((nextStats - clock.Elapsed).TotalMilliseconds, 0, PollPeriod.TotalMilliseconds);
+                var exited = FileDescriptor.Poll(exit, (int)Math.Ceiling(wait)) > 0;
+                for (var kills = _reader.OomKills(hierarchies) ?? 0; oomKills < kills; oomKills++) Write("oom", record.Id, null);
+                if (exited) return;
+                if (clock.Elapsed < nextStats) continue;
+                ContainerStats stats;
+                try
+                {
+                    stats = _reader.Read(hierarchies);
+                }
+                catch (ContainerError) when (FileDescriptor.Poll(exit, 0) > 0)
+                {
+                    return;
+                }
+                Write("stats", record.Id, stats);
+                nextStats += interval;
             }
-            catch (Exception e) when (e is ContainerError or IOException && !Runs(record))
-            {
-                return;
-            }
-            Write("stats", record.Id, stats);
-            nextStats += interval;
+        }
+        finally
+        {
+            FileDescriptor.Close(pidFd);
         }
     }
 
@@ -77,9 +99,6 @@ public sealed partial class OciEvents(ContainerStore store, ILogger log, Action<
             return (record, HierarchiesOf(record));
         }
     }
-
-    bool Runs(ContainerRecord record) =>
-        ContainerStore.IsAlive(record.Pid, record.PidStartTime) && Directory.Exists(store.DirectoryOf(record.Id));
 
     /// <summary>The container's cgroup directories; on v1 also the cpuset its init is in, as tiny makes none of its own.</summary>
     IReadOnlyList<(string Name, string Directory)> HierarchiesOf(ContainerRecord record)

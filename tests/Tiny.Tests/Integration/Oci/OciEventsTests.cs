@@ -102,7 +102,7 @@ public class OciEventsTests
         var (runtime, id) = (container.Runtime, container.Id);
         var (exitCode, lines) = await Watch(runtime, id, ["--interval", "10s"], () => Task.CompletedTask);
         await Assert.That(exitCode).IsEqualTo(0);
-        await Assert.That(lines.Select(l => l.ToJsonString())).Contains($$"""{"type":"oom","id":"{{id}}"}""");
+        await Assert.That(string.Join('\n', lines.Select(l => l.ToJsonString()))).Contains($$"""{"type":"oom","id":"{{id}}"}""");
     }
 
     [Test]
@@ -115,5 +115,22 @@ public class OciEventsTests
         var result = await runtime.Run("events", "--stats", "nosuch-container");
         await Assert.That(result.ExitCode).IsNotEqualTo(0);
         await Assert.That(result.Stderr).Contains("container does not exist");
+    }
+
+    [Test]
+    [Arguments("tiny")]
+    [Arguments("runc")]
+    public async Task Events_refuse_an_interval_that_is_no_duration_and_a_stopped_container(string name)
+    {
+        using var container = await DetachedContainer.Run(name, "stopped", ["true"]);
+        var (runtime, id) = (container.Runtime, container.Id);
+        var badInterval = await runtime.Run("events", "--interval", "5", id);
+        await Assert.That(badInterval.ExitCode).IsNotEqualTo(0);
+        await Assert.That(badInterval.Stderr).Contains("5");
+        await runtime.WaitForStatus(id, "stopped");
+        var stopped = await runtime.Run("events", "--stats", id);
+        await Assert.That(stopped.ExitCode).IsNotEqualTo(0);
+        await Assert.That(stopped.Stderr).Contains("not running");
+        await Assert.That(stopped.Stdout).IsEmpty();
     }
 }
