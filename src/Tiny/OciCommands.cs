@@ -3,6 +3,7 @@ using ConsoleAppFramework;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tiny.Runtime;
+using Tiny.Runtime.Cgroups;
 using Tiny.Runtime.Oci;
 using Tiny.Runtime.Spec;
 
@@ -31,6 +32,7 @@ internal sealed class OciCommands
         new("spec", ["--rootless", "-h", "--help"], [], HasCommandOperand: false),
         new("start", ["-h", "--help"], [], HasCommandOperand: false),
         new("state", ["-h", "--help"], [], HasCommandOperand: false),
+        new("events", ["--stats", "-h", "--help"], [], HasCommandOperand: false),
     ];
 
     public static GlobalOptions Globals { get; set; } = new();
@@ -53,9 +55,10 @@ internal sealed class OciCommands
     {
         var path = Path.Combine(bundle, OciConversion.ConfigFile);
         if (File.Exists(path)) throw new ContainerError($"File {path} exists. Remove it first");
+        var cgroupNamespace = ContainerCgroup.DetectLayout() == CgroupLayout.Unified;
         var config = rootless
-            ? OciSpec.RootlessConfig(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId())
-            : OciSpec.DefaultConfig();
+            ? OciSpec.RootlessConfig(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId(), cgroupNamespace)
+            : OciSpec.DefaultConfig(cgroupNamespace);
         File.WriteAllText(path, JsonSerializer.Serialize(config, OciJsonContext.Default.OciConfig));
         return 0;
     }
@@ -63,7 +66,7 @@ internal sealed class OciCommands
     /// <summary>Print what this runtime supports (runtime spec features document).</summary>
     public int Features()
     {
-        Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(), FeaturesJsonContext.Default.OciFeatures));
+        Console.WriteLine(JsonSerializer.Serialize(OciSpec.Features(ConsoleApp.Release), FeaturesJsonContext.Default.OciFeatures));
         return 0;
     }
 
@@ -243,5 +246,18 @@ internal sealed class OciCommands
         string? consoleSocket = null, bool keep = false, bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
     {
         return Runtime.Run(id, bundle, pidFile, preserveFds, detach, keep, consoleSocket);
+    }
+
+    /// <summary>Print a container's resource usage and OOM kills as JSON lines, every interval until it stops.</summary>
+    /// <param name="id">The container id.</param>
+    /// <param name="stats">Print the stats once, then exit.</param>
+    /// <param name="interval">How often to print the stats (5s, 100ms, 1m) [default: 5s].</param>
+    public int Events([Argument] string id, bool stats = false, string interval = "5s")
+    {
+        var period = OciEvents.ParseDuration(interval, "--interval");
+        var events = new OciEvents(Runtime.Store, Log, StandardOutput.WriteLine);
+        if (stats) events.Stats(id);
+        else events.Watch(id, period);
+        return 0;
     }
 }

@@ -8,5 +8,7 @@ internal static partial class ConsoleApp
     /// What <c>tiny --version</c> prints, as runc does: the release (ConsoleAppFramework's DefaultVersion, generated
     /// from the project's Version), then the OCI runtime-spec version.
     /// </summary>
-    public const string TinyVersion = $"tiny version {DefaultVersion}\nspec: {RuntimeSpec.Version}";
+    public const string TinyVersion = $"tiny version {Release}\nspec: {RuntimeSpec.Version}";
+
+    public const string Release = DefaultVersion;
 }

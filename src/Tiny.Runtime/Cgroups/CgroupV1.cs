@@ -2,12 +2,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Tiny.Runtime.Cgroups;
 
-/// <summary>cgroup v1: a directory in each of the memory, cpu and pids hierarchies, and in the devices, blkio and hugetlb
+/// <summary>cgroup v1: a directory in each of the memory, cpu, cpuacct (for `events`) and pids hierarchies, and in the devices, blkio and hugetlb
 /// ones when the limits need them. On a hybrid host, a limit whose controller is not a v1 hierarchy but is bound to the
 /// v2 tree (mounted at unified/) gets a directory there (<see cref="CgroupV2"/>) too.</summary>
 public sealed class CgroupV1 : ContainerCgroup
 {
-    static readonly string[] Controllers = ["memory", "cpu", "pids"];
+    static readonly string[] Controllers = ["memory", "cpu", "cpuacct", "pids"];
 
     /// <summary>The controllers that may be taken from the v2 tree on a hybrid host.</summary>
     static readonly string[] UnifiedCandidates = ["blkio", "hugetlb"];
@@ -34,7 +34,10 @@ public sealed class CgroupV1 : ContainerCgroup
         if (limits.HugepageLimits is not null) controllers.Add("hugetlb");
         foreach (var controller in controllers)
         {
-            if (hybrid && UnifiedCandidates.Contains(controller) && !IsHierarchy(procSelfCgroup, controller))
+            // Where cpuacct is mounted with cpu ("cpu,cpuacct", both names linked to it), the cpu directory is both;
+            // it only serves statistics, so a host without it goes without.
+            if (controller == "cpuacct" && (HierarchyWith(procSelfCgroup, controller) is not { } names || names.Contains("cpu"))) continue;
+            if (hybrid && UnifiedCandidates.Contains(controller) && HierarchyWith(procSelfCgroup, controller) is null)
             {
                 var dir = DirectoryIn(Unified, "");
                 _unified ??= new CgroupV2(fs, log, Path.GetDirectoryName(dir)!, Path.GetFileName(dir));
@@ -133,8 +136,10 @@ public sealed class CgroupV1 : ContainerCgroup
     }
 
     /// <summary>Whether <paramref name="controller"/> is a v1 hierarchy this process is in (a /proc/self/cgroup line names it).</summary>
-    static bool IsHierarchy(string procSelfCgroup, string controller) =>
-        procSelfCgroup.Split('\n').Any(line => line.Split(':', 3) is [_, var controllers, _] && controllers.Split(',').Contains(controller));
+    /// <summary>The controllers of the hierarchy <paramref name="controller"/> is in, null when it is not mounted.</summary>
+    static string[]? HierarchyWith(string procSelfCgroup, string controller) =>
+        procSelfCgroup.Split('\n').Select(line => line.Split(':', 3)).Where(parts => parts.Length == 3)
+            .Select(parts => parts[1].Split(',')).FirstOrDefault(names => names.Contains(controller));
 
     /// <summary>
     /// The caller's path in a hierarchy, from /proc/self/cgroup lines "ID:CONTROLLERS:PATH"

@@ -14,7 +14,8 @@ public static class OciSpec
     /// runc spec's starter config (a shell in a read-only rootfs/, three capabilities, rlimit nofile 1024, runc's
     /// masked and read-only paths), less what tiny cannot run yet: the /sys/fs/cgroup mount and the device cgroup rule.
     /// </summary>
-    public static OciConfig DefaultConfig()
+    /// <param name="cgroupNamespace">A cgroup namespace too: runc's has one on a cgroup v2 host only.</param>
+    public static OciConfig DefaultConfig(bool cgroupNamespace)
     {
         string[] caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
         return new OciConfig
@@ -42,7 +43,8 @@ public static class OciSpec
                 .ToArray(),
             Linux = new OciLinux
             {
-                Namespaces = new[] { "pid", "network", "ipc", "uts", "mount", "cgroup" }.Select(type => new OciNamespace { Type = type }).ToArray(),
+                Namespaces = new[] { "pid", "network", "ipc", "uts", "mount" }.Concat(cgroupNamespace ? ["cgroup"] : [])
+                    .Select(type => new OciNamespace { Type = type }).ToArray(),
                 MaskedPaths =
                 [
                     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -58,9 +60,9 @@ public static class OciSpec
     /// caller's uid and gid to 0, the host's network (a new one would have no way out), the host's /sys bound
     /// read-only and no gid= on devpts (the starter config has no cgroup resources to drop).
     /// </summary>
-    public static OciConfig RootlessConfig(uint uid, uint gid)
+    public static OciConfig RootlessConfig(uint uid, uint gid, bool cgroupNamespace)
     {
-        var config = DefaultConfig();
+        var config = DefaultConfig(cgroupNamespace);
         var linux = config.Linux!;
         linux.Namespaces = linux.Namespaces!.Where(n => n.Type is not ("network" or "user")).Append(new OciNamespace { Type = "user" }).ToArray();
         linux.UidMappings = [new OciIdMapping { ContainerId = 0, HostId = uid, Size = 1 }];
@@ -74,7 +76,8 @@ public static class OciSpec
     }
 
     /// <summary>What this build supports, in the runtime spec's features document format (features.md).</summary>
-    public static OciFeatures Features() => new()
+    /// <param name="release">tiny's version, given as an annotation (runc gives its own).</param>
+    public static OciFeatures Features(string release) => new()
     {
         OciVersionMin = "1.0.0",
         OciVersionMax = Version,
@@ -101,6 +104,7 @@ public static class OciSpec
             Selinux = new EnabledFeature { Enabled = false },
             IntelRdt = new EnabledFeature { Enabled = false },
         },
+        Annotations = new() { ["tiny.version"] = release },
     };
 }
 
@@ -111,6 +115,7 @@ public sealed class OciFeatures
     public string[] Hooks { get; set; } = [];
     public string[] MountOptions { get; set; } = [];
     public LinuxFeatures? Linux { get; set; }
+    public Dictionary<string, string> Annotations { get; set; } = [];
 }
 
 public sealed class LinuxFeatures

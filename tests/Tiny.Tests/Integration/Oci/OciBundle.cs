@@ -39,6 +39,9 @@ public sealed class RuntimeUnderTest : IDisposable
 
     public Task<Tiny.Result> Run(params string[] args) => Tiny.Exec(Binary, ["--root", Root, .. args]);
 
+    /// <summary>A command that goes on while the test acts (events), its output captured.</summary>
+    public System.Diagnostics.Process Start(params string[] args) => Tiny.Start(Binary, ["--root", Root, .. args]);
+
     /// <summary>
     /// A command whose container outlives it (create, run -d): the container inherits stdout and stderr, so they go to
     /// files rather than pipes a reader would wait on; returns the runtime's exit code and what is in the files so far.
@@ -65,6 +68,19 @@ public sealed class RuntimeUnderTest : IDisposable
             var state = await State(id);
             if ((string?)state["status"] == status || attempt == 200) return state;
             await Task.Delay(25);
+        }
+    }
+
+    /// <summary>The pids `ps --format json` lists, once there are <paramref name="count"/> of them (or after 2 s).</summary>
+    public async Task<int[]> WaitForProcesses(string id, int count)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var ps = await Run("ps", "--format", "json", id);
+            if (ps.ExitCode != 0) throw new InvalidOperationException($"{Name} ps {id}: {ps.Stderr}");
+            var pids = JsonNode.Parse(ps.Stdout)!.AsArray().Select(p => (int)p!).Order().ToArray();
+            if (pids.Length == count || attempt == 100) return pids;
+            await Task.Delay(20);
         }
     }
 
@@ -97,4 +113,28 @@ public sealed class OciBundle : IDisposable
     }
 
     public void Dispose() => Directory.Delete(Path, recursive: true);
+}
+
+/// <summary>A bundle run with `run --detach` by one runtime under test (skipped where that runtime is missing).</summary>
+public sealed class DetachedContainer : IDisposable
+{
+    public required RuntimeUnderTest Runtime { get; init; }
+    public required OciBundle Bundle { get; init; }
+    public required string Id { get; init; }
+
+    public static async Task<DetachedContainer> Run(string runtime, string prefix, string[] args, Action<JsonObject>? edit = null)
+    {
+        RuntimeUnderTest.Require(runtime);
+        var under = RuntimeUnderTest.Of(runtime);
+        var container = new DetachedContainer { Runtime = under, Bundle = await OciBundle.Create(args, edit), Id = under.NewId(prefix) };
+        var run = await container.Runtime.Detached("run", "--detach", "--bundle", container.Bundle.Path, container.Id);
+        if (run.ExitCode != 0) throw new InvalidOperationException($"{runtime} run --detach: {run.Output}");
+        return container;
+    }
+
+    public void Dispose()
+    {
+        Runtime.Dispose();
+        Bundle.Dispose();
+    }
 }

@@ -21,7 +21,7 @@ public class OciClientConfigTests
 
     static Runtime.Spec.RunSpec Convert(Action<JsonObject> edit)
     {
-        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(), OciJsonContext.Default.OciConfig))!.AsObject();
+        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(cgroupNamespace: true), OciJsonContext.Default.OciConfig))!.AsObject();
         edit(config);
         return OciConversion.ToContainer(OciConversion.Parse(config.ToJsonString()), Bundle, "c1", _ => false).Spec;
     }

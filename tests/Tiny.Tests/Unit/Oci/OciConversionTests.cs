@@ -21,7 +21,7 @@ public class OciConversionTests
     /// <summary>`tiny spec`'s config, terminal off, edited.</summary>
     static JsonObject Config(Action<JsonObject>? edit = null)
     {
-        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(), OciJsonContext.Default.OciConfig))!.AsObject();
+        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(cgroupNamespace: true), OciJsonContext.Default.OciConfig))!.AsObject();
         config["process"]!["terminal"] = false;
         edit?.Invoke(config);
         return config;
@@ -300,7 +300,7 @@ public class OciConversionTests
     [Test]
     public async Task The_rootless_spec_converts_to_a_user_namespace_of_the_callers_ids_with_the_hosts_network()
     {
-        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.RootlessConfig(1000, 1001), OciJsonContext.Default.OciConfig))!.AsObject();
+        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.RootlessConfig(1000, 1001, cgroupNamespace: true), OciJsonContext.Default.OciConfig))!.AsObject();
         config["process"]!["terminal"] = false;
         var spec = Convert(config).Spec;
         await Assert.That(spec.UserNamespace).IsEqualTo(new UserNamespace([new(0, 1000, 1)], [new(0, 1001, 1)]));

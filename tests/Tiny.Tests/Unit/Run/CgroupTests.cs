@@ -8,36 +8,7 @@ namespace Tiny.Tests.Unit.Run;
 /// <summary>The cgroup managers against a recording fake of cgroupfs.</summary>
 public class CgroupTests
 {
-    sealed class FakeCgroupFs : ICgroupFileSystem
-    {
-        public readonly List<string> Operations = [];
-        public readonly Dictionary<string, string> Files = [];
-        public readonly Dictionary<string, int> Refusals = [];
-
-        public bool MakeDirectory(string path)
-        {
-            Operations.Add($"mkdir {path}");
-            return true;
-        }
-
-        public int TryWrite(string path, string value)
-        {
-            Operations.Add($"write {path} {value}");
-            if (Refusals.TryGetValue(path, out var errno)) return errno;
-            Files[path] = value;
-            return 0;
-        }
-
-        public string? ReadOrNull(string path) => Files.GetValueOrDefault(path);
-
-        public int TryRemoveDirectory(string path)
-        {
-            Operations.Add($"rmdir {path}");
-            return 0;
-        }
-    }
-
-    const string HybridSelf = "9:name=systemd:/\n8:pids:/\n4:memory:/user/42\n2:cpuacct:/\n1:cpu,cpuacct:/\n0::/\n";
+    const string HybridSelf = "9:name=systemd:/\n8:pids:/\n4:memory:/user/42\n2:cpuacct:/\n1:cpu:/\n0::/\n";
 
     [Test]
     public async Task V1_makes_one_directory_per_controller_under_the_callers_cgroup()
@@ -46,12 +17,14 @@ public class CgroupTests
         var cgroup = new CgroupV1(fs, NullLogger.Instance, "/fake", HybridSelf, "tiny-c1");
         cgroup.Create(new ResourceLimits(MemoryBytes: 1 << 20, CpuQuotaMicros: 50_000, CpuWeight: 100, PidsMax: 7));
         await Assert.That(cgroup.MembershipFiles).IsEquivalentTo(
-            ["/fake/memory/user/42/tiny-c1/tasks", "/fake/cpu/tiny-c1/tasks", "/fake/pids/tiny-c1/tasks"], CollectionOrdering.Matching);
+            ["/fake/memory/user/42/tiny-c1/tasks", "/fake/cpu/tiny-c1/tasks", "/fake/cpuacct/tiny-c1/tasks", "/fake/pids/tiny-c1/tasks"],
+            CollectionOrdering.Matching);
         cgroup.Remove();
         await Assert.That(fs.Operations).IsEquivalentTo(
         [
             "mkdir /fake/memory/user/42/tiny-c1",
             "mkdir /fake/cpu/tiny-c1",
+            "mkdir /fake/cpuacct/tiny-c1",
             "mkdir /fake/pids/tiny-c1",
             "write /fake/memory/user/42/tiny-c1/memory.limit_in_bytes 1048576",
             "write /fake/cpu/tiny-c1/cpu.cfs_period_us 100000",
@@ -60,8 +33,16 @@ public class CgroupTests
             "write /fake/pids/tiny-c1/pids.max 7",
             "rmdir /fake/memory/user/42/tiny-c1",
             "rmdir /fake/cpu/tiny-c1",
+            "rmdir /fake/cpuacct/tiny-c1",
             "rmdir /fake/pids/tiny-c1",
         ], CollectionOrdering.Matching);
+    }
+
+    [Test]
+    public async Task V1_uses_the_cpu_directory_for_cpuacct_where_one_hierarchy_has_both()
+    {
+        var cgroup = new CgroupV1(new FakeCgroupFs(), NullLogger.Instance, "/fake", "4:memory:/\n2:cpu,cpuacct:/\n8:pids:/\n", "c1");
+        await Assert.That(cgroup.Hierarchies.Select(h => h.Name)).IsEquivalentTo(["memory", "cpu", "pids"], CollectionOrdering.Matching);
     }
 
     [Test]
