@@ -20,7 +20,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
         JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
-        SetDumpable, ForkIntoPidNamespace,
+        SetDumpable, ForkIntoPidNamespace, MountTreeInRoot,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -142,6 +142,11 @@ internal sealed unsafe class NativePlan : IDisposable
         WaitForStart s => (new() { Op = Op.WaitForStart, A = a.String(s.FifoPath) }, A),
         SetDumpable s => (new() { Op = Op.SetDumpable, A = s.Dumpable ? 1 : 0 }, 0),
         ForkIntoPidNamespace s => (new() { Op = Op.ForkIntoPidNamespace, A = s.PidFd }, 0),
+        MountTreeInRoot s => (new()
+        {
+            Op = Op.MountTreeInRoot, A = a.String(s.Root), B = a.StringArray(Mounts.ContainerPath.RelativePrefixes(s.Path)), C = s.TreeFd,
+            D = (long)s.Mount.PropagationFlags, E = s.CreateMissing ? 1 : 0,
+        }, A | B),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),
     };
 

@@ -10,9 +10,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
 {
     /// <summary>The fds the parent and child talk over: the child waits on SyncRead and reports failures on
     /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize; in a user
-    /// namespace it receives its id-mapped rootfs over RootfsSocket.</summary>
+    /// namespace it receives its id-mapped rootfs over RootfsSocket; it inherits the tmpcopyup mounts as CopiedTmpfs.</summary>
     public sealed record Channel(int SyncRead, int SyncWrite, int ErrorRead, int ErrorWrite, int TerminalSocket = -1,
-        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1);
+        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1, IReadOnlyDictionary<string, int>? CopiedTmpfs = null);
 
     /// <param name="spec">The validated container.</param>
     /// <param name="channel">The pipe ends (the parent's ends are closed in the child).</param>
@@ -63,7 +63,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         steps.AddRange(RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
             spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, spec.IdMappedRootfs ? channel.RootfsSocket : -1,
-            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices));
+            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices,
+            copiedTmpfs: channel.CopiedTmpfs));
         if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).

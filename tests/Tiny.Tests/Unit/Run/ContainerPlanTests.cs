@@ -179,4 +179,19 @@ public class ContainerPlanTests
         await Assert.That(Build(Spec()).Steps.OfType<RunAsInit>()).IsEmpty();
         await Assert.That(Build(Spec() with { Init = true, Tty = true }).Steps.OfType<RunAsInit>().Single().TakeTerminal).IsTrue();
     }
+
+    [Test]
+    public async Task A_tmpcopyup_tmpfs_is_attached_in_its_place_among_the_mounts_by_the_fd_the_child_inherits()
+    {
+        var volume = new MountRequest("/data", "/srv/data", "bind", Mount.MS_BIND | Mount.MS_REC, 0, null);
+        var copied = new MountRequest("/run", "tmpfs", "tmpfs", Mount.MS_NOSUID, Mount.MS_REC | Mount.MS_PRIVATE, null) { CopyUp = true };
+        var spec = Spec() with { Mounts = [volume, copied] };
+        var plan = ContainerPlan.Build(spec, Channel with { CopiedTmpfs = new Dictionary<string, int> { ["/run"] = 12 } }, null, signalMask: 0, lastCap: 40, []);
+        var mounts = plan.Steps.Where(s => s is MountInRoot or MountTreeInRoot).ToArray();
+        await Assert.That(mounts).IsEquivalentTo(
+            new ChildStep[] { new MountInRoot("/srv/rootfs", "/data", volume, CreateMissing: true), new MountTreeInRoot("/srv/rootfs", "/run", 12, copied, CreateMissing: true) },
+            CollectionOrdering.Matching);
+        await Assert.That(IndexOf<MountTreeInRoot>(plan)).IsLessThan(IndexOf<PivotRoot>(plan));
+        await Assert.That(() => Build(spec)).Throws<InvalidOperationException>();
+    }
 }
