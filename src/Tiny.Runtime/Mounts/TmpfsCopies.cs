@@ -45,9 +45,9 @@ public sealed class TmpfsCopies : IDisposable
             root = FileDescriptor.Open(rootfs, O_PATH | O_DIRECTORY);
             var path = ContainerPath.FollowSymlinks(rootfs, request.Destination).TrimStart('/');
             source = FileAt.TryOpenInRoot(root, path, O_RDONLY | O_DIRECTORY);
-            // A missing directory is made empty by the child, as runc makes it; a file there fails the child's attach.
-            if (source is -Errno.ENOENT or -Errno.ENOTDIR) source = -1;
-            else if (source < 0) throw new SyscallException("open", -source, path);
+            // A missing directory is made by the child, as runc makes it, and the tmpfs starts empty.
+            if (source == -Errno.ENOENT) source = -1;
+            else if (source < 0) throw new SyscallException("open", -source, "/" + path + " in the rootfs");
             List<string> options = [$"source={request.Source ?? "tmpfs"}"];
             if (source >= 0) options.Add($"mode={Convert.ToString(FileAt.Stat(source, "").Mode & 0xfff, 8)}");
             options.AddRange(request.Data?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? []);
