@@ -119,7 +119,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (caps.Ambient.Mask != 0) steps.Add(new RaiseAmbientCapabilities(caps.Ambient.Mask));
         if (spec.NoNewPrivileges) steps.Add(new SetNoNewPrivileges());
         // As the container's user, so that its terminal belongs to it.
-        if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, channel.TerminalSize.Rows, channel.TerminalSize.Columns));
+        // The caller's terminal's size first, as runc resizes to it at start; else the config's.
+        var size = channel.TerminalSize.Rows != 0 ? channel.TerminalSize : spec.ConsoleSize ?? default;
+        if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, size.Rows, size.Columns));
         steps.Add(new SetUmask(spec.Umask));
         steps.Add(new ResetSignals(signalMask));
         steps.Add(new CloseFdsOnExec(3 + spec.PreserveFds));

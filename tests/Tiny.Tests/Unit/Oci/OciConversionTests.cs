@@ -179,6 +179,19 @@ public class OciConversionTests
     }
 
     [Test]
+    public async Task The_console_size_is_the_terminals_first_size_and_ignored_without_a_terminal()
+    {
+        var size = JsonNode.Parse("""{"height": 30, "width": 100}""");
+        var spec = Convert(Config(c => { c["process"]!["terminal"] = true; c["process"]!["consoleSize"] = size!.DeepClone(); })).Spec;
+        await Assert.That(spec.ConsoleSize).IsEqualTo(new Terminal.WindowSize { Rows = 30, Columns = 100 });
+        await Assert.That(Convert(Config(c => c["process"]!["consoleSize"] = size!.DeepClone())).Spec.ConsoleSize).IsNull();
+        await Assert.That(Convert(Config(c => { c["process"]!["terminal"] = true; c["process"]!["consoleSize"] = JsonNode.Parse("""{"height": 30}"""); }))
+            .Spec.ConsoleSize).IsNull();
+        await Assert.That(await Refusal(c => { c["process"]!["terminal"] = true; c["process"]!["consoleSize"] = JsonNode.Parse("""{"height": 70000, "width": 1}"""); }))
+            .IsEqualTo("config.json: process.consoleSize 70000x1 is larger than a terminal's 65535x65535");
+    }
+
+    [Test]
     public async Task A_tmpcopyup_tmpfs_asks_for_a_copy_and_passes_its_other_options_on()
     {
         var spec = Convert(Config(c => c["mounts"] = JsonNode.Parse(

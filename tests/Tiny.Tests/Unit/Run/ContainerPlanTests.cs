@@ -44,6 +44,16 @@ public class ContainerPlanTests
     }
 
     [Test]
+    public async Task A_terminal_without_a_size_of_tinys_own_starts_at_the_configs_console_size()
+    {
+        var spec = Spec() with { Tty = true, ConsoleSize = new() { Rows = 30, Columns = 100 } };
+        await Assert.That(ContainerPlan.Build(spec, Channel with { TerminalSocket = 9 }, null, signalMask: 0, lastCap: 40, [])
+            .Steps.OfType<OpenTerminal>().Single()).IsEqualTo(new OpenTerminal(9, 30, 100));
+        await Assert.That(ContainerPlan.Build(spec, Channel with { TerminalSocket = 9, TerminalSize = new() { Rows = 24, Columns = 80 } }, null,
+            signalMask: 0, lastCap: 40, []).Steps.OfType<OpenTerminal>().Single()).IsEqualTo(new OpenTerminal(9, 24, 80));
+    }
+
+    [Test]
     public async Task A_bridge_network_gets_a_namespace_whose_lo_the_parent_brings_up_and_its_etc_files_bound_before_pivot()
     {
         var hosts = new MountRequest("/etc/hosts", "/run/tiny/net/containers/c1/hosts", "bind", Mount.MS_BIND, 0, null);
