@@ -111,11 +111,15 @@ public class RootlessUserTests
         const string script = "export HOME=\"$0\" XDG_RUNTIME_DIR=\"$0/run\"; mkdir -p -m 700 \"$XDG_RUNTIME_DIR\"; cd \"$0\"; "
             + "podman import image.tar localhost/tinytest:latest >/dev/null && "
             + "podman run --rm --runtime \"$0/tiny\" --network none localhost/tinytest:latest sh -c 'echo hello from podman; id -u; exit 3'; "
-            + "echo status=$?; podman system reset -f >/dev/null 2>&1";
+            + "echo status=$?; "
+            // --read-only: the tmpcopyup tmpfs mounts are made by tiny as root of podman's user namespace.
+            + "podman run --rm --runtime \"$0/tiny\" --network none --read-only localhost/tinytest:latest sh -c "
+            + "'touch /tmp/x /run/x && echo tmp-writable; touch /x 2>&1 | sed \"s/.*: //\"'; "
+            + "podman system reset -f >/dev/null 2>&1";
         try
         {
             var result = await AsUser(script, []);
-            await Assert.That(result.Stdout).IsEqualTo("hello from podman\n0\nstatus=3\n");
+            await Assert.That(result.Stdout).IsEqualTo("hello from podman\n0\nstatus=3\ntmp-writable\nRead-only file system\n");
         }
         finally
         {
