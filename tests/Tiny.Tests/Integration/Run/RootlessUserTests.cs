@@ -195,4 +195,29 @@ public class RootlessUserTests
         await Assert.That((await AsUser("delete", id)).ExitCode).IsEqualTo(0);
         await Assert.That(Directory.Exists($"/tmp/tiny-{Uid}/{id}")).IsFalse();
     }
+
+    /// <summary>tiny fills a tmpcopyup tmpfs before clone, which takes CAP_SYS_ADMIN over its mount namespace: a plain user
+    /// has none (rootless podman runs tiny as root of a user namespace, where it works).</summary>
+    [Test]
+    public async Task A_tmpcopyup_mount_run_by_a_plain_user_is_refused_in_one_line_and_leaves_nothing()
+    {
+        var bundle = Path.Combine(Home, "bundle-copyup");
+        Directory.CreateDirectory(bundle);
+        await Must("chown", $"{User}:{User}", bundle);
+        await Assert.That((await AsUser("spec", "--rootless", "--bundle", bundle)).ExitCode).IsEqualTo(0);
+        var configPath = Path.Combine(bundle, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["process"]!["terminal"] = false;
+        config["process"]!["args"] = JsonNode.Parse("""["true"]""");
+        config["root"] = JsonNode.Parse($$"""{"path": "{{Rootfs}}", "readonly": true}""");
+        config["mounts"]!.AsArray().Add(JsonNode.Parse("""{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"""));
+        File.WriteAllText(configPath, config.ToJsonString());
+        var id = Tiny.UniqueName("rootless-copyup");
+
+        var result = await AsUser("run", "--bundle", bundle, id);
+        await Assert.That(result.ExitCode).IsEqualTo(125);
+        await Assert.That(result.Stderr).StartsWith("tiny: mount tmpfs on /tmp (tmpcopyup): fsopen tmpfs: ");
+        await Assert.That(result.Stderr.TrimEnd('\n')).DoesNotContain("\n");
+        await Assert.That(Directory.Exists($"/tmp/tiny-{Uid}/{id}")).IsFalse();
+    }
 }
