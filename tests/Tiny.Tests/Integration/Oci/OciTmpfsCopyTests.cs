@@ -39,12 +39,7 @@ public class OciTmpfsCopyTests
                 config["mounts"]!.AsArray().Add(JsonNode.Parse(
                     """{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]}"""));
             });
-            var outputs = new Dictionary<string, Tiny.Result>();
-            foreach (var name in new[] { "tiny", "runc" })
-            {
-                using var runtime = RuntimeUnderTest.Of(name);
-                outputs[name] = await runtime.Run("run", "--bundle", bundle.Path, runtime.NewId("copyup"));
-            }
+            var outputs = await RuntimeUnderTest.RunUnderBoth(bundle, "copyup");
             await Assert.That(outputs["tiny"].Stderr).IsEmpty();
             await Assert.That(outputs["tiny"].ExitCode).IsEqualTo(0);
             await Assert.That(outputs["tiny"].Stdout).IsEqualTo(

@@ -80,12 +80,7 @@ public class OciUserNamespaceTests
                     config["root"]!["path"] = rootfs;
                     config["mounts"]!.AsArray().Add(JsonNode.Parse("""{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"""));
                 });
-            var outputs = new Dictionary<string, Tiny.Result>();
-            foreach (var name in new[] { "tiny", "runc" })
-            {
-                using var runtime = RuntimeUnderTest.Of(name);
-                outputs[name] = await runtime.Run("run", "--bundle", bundle.Path, runtime.NewId("userns-copyup"));
-            }
+            var outputs = await RuntimeUnderTest.RunUnderBoth(bundle, "userns-copyup");
             await Assert.That(outputs["tiny"].Stderr).IsEmpty();
             await Assert.That(outputs["tiny"].Stdout).IsEqualTo("/data 0:0 755\n/data/f 1000:2000 644\n/data/sub 0:0 755\n/data/sub/g 0:0 644\n0:0\n");
             await Assert.That(outputs["tiny"].Stdout).IsEqualTo(outputs["runc"].Stdout);
