@@ -118,6 +118,7 @@ internal static unsafe class ChildProcess
             case Op.SetPersonality: return Check(Invoke(Nr.Personality, s.A));
             case Op.PauseForHooks: return Report(s.A, 0, 0) != 0 ? -1 : WaitForParent(s.B);
             case Op.RunHook: return RunHook(ref s);
+            case Op.MountTreeInRoot: return MountTreeInRoot(ref s);
             default: return Errno.EINVAL;
         }
     }
@@ -167,16 +168,24 @@ internal static unsafe class ChildProcess
         ProcFdPath(target, path);
         var errno = Check(Invoke(Nr.Mount, s.C, (long)path, s.D, (long)flags, s.E));
         Invoke(Nr.Close, target);
-        if (errno != 0 || (s.G == 0 && s.H == 0)) return errno;
+        return errno != 0 ? errno : ChangeNewMount(root, prefixes, s.G, s.H);
+    }
 
-        // The fd names the directory under the new mount; opened again, the path is the mount itself.
+    /// <summary>Applies bind remount flags and propagation flags (each 0 for none) to the mount just made on the last prefix.</summary>
+    [SkipLocalsInit]
+    static int ChangeNewMount(long root, byte** prefixes, long remountFlags, long propagationFlags)
+    {
+        if (remountFlags == 0 && propagationFlags == 0) return 0;
+        // The fd the mount was made on names the directory under it; opened again, the path is the mount itself.
         while (prefixes[1] != null) prefixes++;
-        target = OpenInRoot(root, *prefixes);
+        var target = OpenInRoot(root, *prefixes);
         if (target < 0) return LastErrno;
+        byte* path = stackalloc byte[32];
         ProcFdPath(target, path);
-        if (s.G != 0)
-            errno = Check(Invoke(Nr.Mount, 0, (long)path, 0, (long)(Mount.MS_BIND | Mount.MS_REMOUNT) | s.G, 0));
-        if (errno == 0 && s.H != 0) errno = Check(Invoke(Nr.Mount, 0, (long)path, 0, s.H, 0));
+        var errno = 0;
+        if (remountFlags != 0)
+            errno = Check(Invoke(Nr.Mount, 0, (long)path, 0, (long)(Mount.MS_BIND | Mount.MS_REMOUNT) | remountFlags, 0));
+        if (errno == 0 && propagationFlags != 0) errno = Check(Invoke(Nr.Mount, 0, (long)path, 0, propagationFlags, 0));
         Invoke(Nr.Close, target);
         return errno;
     }
@@ -526,6 +535,27 @@ internal static unsafe class ChildProcess
             else if (errno != Errno.ENOENT && errno != Errno.ENOTDIR) return errno;
         }
         return result;
+    }
+
+    /// <summary>
+    /// <see cref="Plan.MountTreeInRoot"/>: A root, B the destination's relative prefixes, C the detached mount's fd,
+    /// D propagation flags, E create missing. The mount goes straight onto the resolved fd (MOVE_MOUNT_T_EMPTY_PATH).
+    /// </summary>
+    static int MountTreeInRoot(ref Step s)
+    {
+        var root = Invoke(Nr.Openat, Nr.AtCurrentDirectory, s.A, FileDescriptor.O_PATH | FileDescriptor.O_DIRECTORY | FileDescriptor.O_CLOEXEC);
+        var errno = root < 0 ? LastErrno : 0;
+        if (errno == 0)
+        {
+            var target = ResolveInRoot(root, (byte**)s.B, s.E != 0, lastIsFile: false);
+            errno = target < 0 ? (int)-target : Check(Invoke(Nr.MoveMount, s.C, (long)Empty, target, (long)Empty,
+                DetachedMount.MOVE_MOUNT_F_EMPTY_PATH | DetachedMount.MOVE_MOUNT_T_EMPTY_PATH));
+            if (target >= 0) Invoke(Nr.Close, target);
+            if (errno == 0) errno = ChangeNewMount(root, (byte**)s.B, 0, s.D);
+            Invoke(Nr.Close, root);
+        }
+        Invoke(Nr.Close, s.C);
+        return errno;
     }
 
     // Constant strings as UTF-8 literals: data in the binary, nothing to initialise at run time.

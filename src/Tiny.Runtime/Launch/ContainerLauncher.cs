@@ -204,6 +204,7 @@ public sealed class ContainerLauncher(ILogger log)
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, limits: spec.Limits,
             delegatedOnly: !Process.IsHostRoot());
         var cgroupView = spec.CgroupMountFlags is { } viewFlags ? cgroup.ViewMounts(viewFlags, Oci.OciMounts.CgroupMountPoint) : [];
+        using var copiedTmpfs = Mounts.TmpfsCopies.Make(spec);
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
         var cgroupCreated = false;
@@ -212,7 +213,7 @@ public sealed class ContainerLauncher(ILogger log)
         {
             var hookChannel = hooks?.OpenChannel();
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
-                terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1, hookChannel);
+                terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1, hookChannel, copiedTmpfs.Trees);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,

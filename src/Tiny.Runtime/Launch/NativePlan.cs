@@ -20,7 +20,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
         JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
-        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook,
+        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook, MountTreeInRoot,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -149,6 +149,11 @@ internal sealed unsafe class NativePlan : IDisposable
             Op = Op.RunHook, A = a.String(s.Hook.Path), B = a.StringArray(s.Hook.Argv), C = a.StringArray(s.Envp), D = s.InputFd,
             E = s.OutputFd, F = s.TimeoutSeconds * 1000L, G = s.Index,
         }, A | B | C),
+        MountTreeInRoot s => (new()
+        {
+            Op = Op.MountTreeInRoot, A = a.String(s.Root), B = a.StringArray(Mounts.ContainerPath.RelativePrefixes(s.Path)), C = s.TreeFd,
+            D = (long)s.Mount.PropagationFlags, E = s.CreateMissing ? 1 : 0,
+        }, A | B),
         _ => throw new ArgumentException($"no native encoding for {step.GetType().Name}"),
     };
 

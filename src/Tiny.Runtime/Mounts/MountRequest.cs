@@ -15,6 +15,10 @@ public sealed record MountRequest(string Destination, string? Source, string Typ
 {
     public bool IsBind => Type == "bind" || (Flags & MS_BIND) != 0;
 
+    /// <summary>A tmpfs that starts as a copy of what the rootfs has at <see cref="Destination"/> (tmpcopyup, runc's and
+    /// crun's extension): the parent makes and fills it (<see cref="TmpfsCopies"/>), the child attaches it.</summary>
+    public bool CopyUp { get; init; }
+
     /// <summary>The flags for mount(2) itself: binds always carry MS_BIND.</summary>
     public ulong MountFlags => IsBind ? Flags | MS_BIND : Flags;
 

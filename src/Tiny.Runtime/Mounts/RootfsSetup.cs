@@ -45,11 +45,13 @@ public static class RootfsSetup
     /// <param name="ownNetwork">Whether the container has a network namespace of its own.</param>
     /// <param name="bindDevices">Bind the host's device nodes rather than make them, even without a user namespace of
     /// the container's own (tiny in one).</param>
+    /// <param name="copiedTmpfs">The detached mount fd of each tmpcopyup mount by destination (<see cref="TmpfsCopies"/>).</param>
     public static IEnumerable<ChildStep> Steps(string? rootfs, bool readonlyRootfs, IReadOnlyList<MountRequest> mounts,
         ulong rootPropagation = MS_REC | MS_PRIVATE, IReadOnlyList<string>? maskedPaths = null,
         IReadOnlyList<string>? readonlyPaths = null, IEnumerable<ChildStep>? beforeReadonlyPaths = null,
         Spec.UserNamespace? userNamespace = null, int rootfsSocket = -1, IReadOnlyList<DeviceNode>? devices = null,
-        IReadOnlyList<StandardMount>? standardMounts = null, bool ownNetwork = true, bool bindDevices = false)
+        IReadOnlyList<StandardMount>? standardMounts = null, bool ownNetwork = true, bool bindDevices = false,
+        IReadOnlyDictionary<string, int>? copiedTmpfs = null)
     {
         var requests = mounts.Select(m => m.Checked()).ToArray();
         var root = rootfs ?? HostRootMountPoint;
@@ -87,7 +89,17 @@ public static class RootfsSetup
         else yield return Standard("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         foreach (var step in DevSteps(root, userNamespace, bindDevices || userNamespace is not null, Standard, devices ?? [])) yield return step;
         foreach (var request in requests)
-            yield return new MountInRoot(root, ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination), request, CreateMissing: rootfs is not null);
+        {
+            var path = ContainerPath.FollowSymlinks(rootfs ?? "/", request.Destination);
+            if (!request.CopyUp)
+            {
+                yield return new MountInRoot(root, path, request, CreateMissing: rootfs is not null);
+                continue;
+            }
+            if (copiedTmpfs is null || !copiedTmpfs.TryGetValue(request.Destination, out var tree))
+                throw new InvalidOperationException($"no tmpcopyup mount was made for {request.Destination}");
+            yield return new MountTreeInRoot(root, path, tree, request, CreateMissing: rootfs is not null);
+        }
 
         yield return new PivotRoot(root);
 

@@ -48,7 +48,7 @@ public sealed class OciHook
 public sealed class OciProcess
 {
     public bool Terminal { get; set; }
-    public JsonElement? ConsoleSize { get; set; }
+    public OciConsoleSize? ConsoleSize { get; set; }
     public OciUser? User { get; set; }
     public string[]? Args { get; set; }
     public string? CommandLine { get; set; }
@@ -64,6 +64,12 @@ public sealed class OciProcess
     public JsonElement? IoPriority { get; set; }
     [JsonPropertyName("execCPUAffinity")]
     public JsonElement? ExecCpuAffinity { get; set; }
+}
+
+public sealed class OciConsoleSize
+{
+    public uint Height { get; set; }
+    public uint Width { get; set; }
 }
 
 public sealed class OciUser

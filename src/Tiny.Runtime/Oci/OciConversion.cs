@@ -142,6 +142,7 @@ public static class OciConversion
             SeccompFlags = seccomp is null ? 0 : (uint)seccomp.Flags,
             Tty = process.Terminal,
             Interactive = process.Terminal,
+            ConsoleSize = ConsoleSize(process),
             UserNamespace = userNamespace,
             Personality = Personality(linux.Personality, skipped),
             Hooks = hooks,
@@ -314,6 +315,15 @@ public static class OciConversion
         }
         return new(Set(caps?.Bounding, "bounding"), Set(caps?.Effective, "effective"), Set(caps?.Permitted, "permitted"),
             Set(caps?.Inheritable, "inheritable"), Set(caps?.Ambient, "ambient"));
+    }
+
+    /// <summary>The terminal's first size; none without a terminal (the runtime spec ignores it then) or when a side is 0, as runc.</summary>
+    static Terminal.WindowSize? ConsoleSize(OciProcess process)
+    {
+        if (!process.Terminal || process.ConsoleSize is not { Height: > 0, Width: > 0 } size) return null;
+        if (size.Height > ushort.MaxValue || size.Width > ushort.MaxValue)
+            throw Error("process.consoleSize", $"{size.Height}x{size.Width} is larger than a terminal's 65535x65535");
+        return new Terminal.WindowSize { Rows = (ushort)size.Height, Columns = (ushort)size.Width };
     }
 
     static IReadOnlyList<Rlimit> Rlimits(OciRlimit[] rlimits)

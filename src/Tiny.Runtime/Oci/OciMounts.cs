@@ -52,7 +52,7 @@ public static class OciMounts
     };
 
     /// <summary>The options tiny reads, for `tiny features`; a file system's own (size=, mode=) pass through as data.</summary>
-    public static string[] OptionNames => [.. Flags.Keys.Concat(Propagation.Keys).Order()];
+    public static string[] OptionNames => [.. Flags.Keys.Concat(Propagation.Keys).Append(CopyUp).Order()];
 
     /// <summary>What a config's mounts ask for: requests for every mount but the standard ones, the standard ones'
     /// own flags, and the flags of the cgroup view at /sys/fs/cgroup (null for none).</summary>
@@ -84,11 +84,14 @@ public static class OciMounts
             if (standard.Destination is not null && mount.Type == standard.Type)
             {
                 var (flags, propagation, data) = Options(mount);
-                if (propagation != 0 || (flags & MS_BIND) != 0) throw Error(field, "propagation and bind options are not supported by tiny on its own /proc, /sys and /dev");
+                if (propagation != 0 || (flags & MS_BIND) != 0 || data.Contains(CopyUp))
+                    throw Error(field, $"propagation, bind and {CopyUp} options are not supported by tiny on its own /proc, /sys and /dev");
                 standardMounts.Add(new StandardMount(destination, flags, data.Count == 0 ? null : string.Join(',', data)));
                 continue;
             }
-            requests.Add(ToRequest(mount, destination, field, bundle));
+            var request = ToRequest(mount, destination, field, bundle);
+            if (request.CopyUp) CheckCopyUpPlace(mounts, i, destination, field);
+            requests.Add(request);
         }
         return new Converted(requests, standardMounts, cgroupFlags);
     }
@@ -119,10 +122,27 @@ public static class OciMounts
             return new MountRequest(destination, source, "bind", flags | MS_BIND, propagation, null);
         }
         if (mount.Type is null || !FileSystems.Contains(mount.Type)) throw Error(field, $"type \"{mount.Type}\" is not supported by tiny");
-        // runc's own extension (copy the directory's files into the new tmpfs); not a kernel option.
-        if (data.Contains("tmpcopyup")) throw Error(field, "option \"tmpcopyup\" is not supported by tiny");
+        // runc's and crun's extension (the tmpfs starts as a copy of the directory it covers), not a kernel option.
+        var copyUp = data.RemoveAll(option => option == CopyUp) > 0;
+        if (copyUp && mount.Type != "tmpfs") throw Error(field, $"option \"{CopyUp}\" is for tmpfs mounts");
         return new MountRequest(destination, mount.Source ?? mount.Type, mount.Type, flags, propagation,
-            data.Count == 0 ? null : string.Join(',', data));
+            data.Count == 0 ? null : string.Join(',', data)) { CopyUp = copyUp };
+    }
+
+    const string CopyUp = "tmpcopyup";
+
+    /// <summary>
+    /// The copy is made before the container's mounts (<see cref="TmpfsCopies"/>), from the rootfs: so a tmpcopyup
+    /// mount may not be at or below another mount, which runc would copy from instead, nor below the /proc, /sys and
+    /// /dev tiny makes.
+    /// </summary>
+    static void CheckCopyUpPlace(OciMount[] mounts, int index, string destination, string field)
+    {
+        static bool IsAtOrBelow(string path, string other) => path == other || path.StartsWith(other + "/", StringComparison.Ordinal);
+        var covering = mounts.Take(index).Select(m => ContainerPath.Clean(m.Destination ?? ""))
+            .Concat(Standard.Select(s => s.Destination))
+            .FirstOrDefault(other => other is not null && IsAtOrBelow(destination, other));
+        if (covering is not null) throw Error(field, $"option \"{CopyUp}\" is not supported by tiny at or below another mount ({covering})");
     }
 
     static ContainerError Error(string field, string problem) => new($"{OciConversion.ConfigFile}: {field} {problem}");

@@ -308,3 +308,13 @@ public sealed record RunHook(HookKind Kind, int Index, Hook Hook, IReadOnlyList<
         && Envp.SequenceEqual(other.Envp) && InputFd == other.InputFd && OutputFd == other.OutputFd;
     public override int GetHashCode() => Index;
 }
+
+/// <summary>
+/// Attaches the detached mount <see cref="TreeFd"/> (a tmpcopyup tmpfs the parent made and filled, inherited through clone)
+/// with move_mount(2) at <see cref="Path"/> resolved inside <see cref="Root"/> as <see cref="MountInRoot"/> resolves it
+/// (CVE-2021-30465), missing directories created when <see cref="CreateMissing"/>; then <see cref="Mount"/>'s propagation.
+/// </summary>
+public sealed record MountTreeInRoot(string Root, string Path, int TreeFd, Mounts.MountRequest Mount, bool CreateMissing) : ChildStep
+{
+    public override string Describe() => $"mount {Mount.Source ?? Mount.Type} on {Mount.Destination}";
+}

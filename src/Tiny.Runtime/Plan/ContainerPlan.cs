@@ -10,9 +10,10 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
 {
     /// <summary>The fds the parent and child talk over: the child waits on SyncRead and reports failures on
     /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize; in a user
-    /// namespace it receives its id-mapped rootfs over RootfsSocket.</summary>
+    /// namespace it receives its id-mapped rootfs over RootfsSocket; it inherits the tmpcopyup mounts as CopiedTmpfs.</summary>
     public sealed record Channel(int SyncRead, int SyncWrite, int ErrorRead, int ErrorWrite, int TerminalSocket = -1,
-        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1, HookChannel? Hooks = null);
+        Terminal.WindowSize TerminalSize = default, int RootfsSocket = -1, HookChannel? Hooks = null,
+        IReadOnlyDictionary<string, int>? CopiedTmpfs = null);
 
     /// <summary>The fds of the hooks the child runs itself (createContainer, then startContainer, in order): one pipe
     /// each, whose read end is the hook's stdin and whose write end the parent fills with the state and closes after
@@ -70,7 +71,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         var rootfsSteps = RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
             spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, spec.IdMappedRootfs ? channel.RootfsSocket : -1,
-            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices).ToList();
+            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices,
+            copiedTmpfs: channel.CopiedTmpfs).ToList();
         // The hooks of the create operation run once the mounts are made and before pivot_root (runtime.md, "Lifecycle"):
         // the runtime's own while the child waits, then the container's, which the child runs with the host's root still in view.
         List<ChildStep> createHooks = pauseForHooks ? [new PauseForHooks(channel.ErrorWrite, channel.SyncRead), new CloseFd(channel.SyncRead)] : [];
@@ -131,7 +133,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (caps.Ambient.Mask != 0) steps.Add(new RaiseAmbientCapabilities(caps.Ambient.Mask));
         if (spec.NoNewPrivileges) steps.Add(new SetNoNewPrivileges());
         // As the container's user, so that its terminal belongs to it.
-        if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, channel.TerminalSize.Rows, channel.TerminalSize.Columns));
+        // The caller's terminal's size first, as runc resizes to it at start; else the config's.
+        var size = channel.TerminalSize.Rows != 0 ? channel.TerminalSize : spec.ConsoleSize ?? default;
+        if (spec.Tty) steps.Add(new OpenTerminal(channel.TerminalSocket, size.Rows, size.Columns));
         steps.Add(new SetUmask(spec.Umask));
         steps.Add(new ResetSignals(signalMask));
         steps.Add(new CloseFdsOnExec(3 + spec.PreserveFds));

@@ -35,6 +35,8 @@ public sealed record RunSpec
     /// <summary>A pseudoterminal for the command (-t); with <see cref="Interactive"/>, tiny's input goes to it (-i).</summary>
     public bool Tty { get; init; }
     public bool Interactive { get; init; }
+    /// <summary>The terminal's size when it is made (OCI process.consoleSize), unless tiny's own terminal gives one; null leaves the kernel's.</summary>
+    public Interop.Terminal.WindowSize? ConsoleSize { get; init; }
     /// <summary>The host's NOTIFY_SOCKET (systemd Type=notify), passed through by <see cref="Launch.NotifyRelay"/>; null when unset.</summary>
     public string? NotifySocket { get; init; }
     /// <summary>The seccomp option as given: null for the default profile, "unconfined", or a profile path.</summary>

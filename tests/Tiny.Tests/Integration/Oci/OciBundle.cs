@@ -42,6 +42,18 @@ public sealed class RuntimeUnderTest : IDisposable
     /// <summary>A command that goes on while the test acts (events), its output captured.</summary>
     public System.Diagnostics.Process Start(params string[] args) => Tiny.Start(Binary, ["--root", Root, .. args]);
 
+    /// <summary>`run` of the bundle in the foreground under tiny, then under runc, each with its own root.</summary>
+    public static async Task<Dictionary<string, Tiny.Result>> RunUnderBoth(OciBundle bundle, string idPrefix)
+    {
+        var outputs = new Dictionary<string, Tiny.Result>();
+        foreach (var name in new[] { "tiny", "runc" })
+        {
+            using var runtime = Of(name);
+            outputs[name] = await runtime.Run("run", "--bundle", bundle.Path, runtime.NewId(idPrefix));
+        }
+        return outputs;
+    }
+
     /// <summary>
     /// A command whose container outlives it (create, run -d): the container inherits stdout and stderr, so they go to
     /// files rather than pipes a reader would wait on; returns the runtime's exit code and what is in the files so far.

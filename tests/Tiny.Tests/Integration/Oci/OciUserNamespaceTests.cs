@@ -62,4 +62,32 @@ public class OciUserNamespaceTests
         await Assert.That(Directory.Exists(Path.Combine(runtime.Root, id))).IsFalse();
         await Assert.That(Tiny.CgroupDirectoriesOf(id)).IsEmpty();
     }
+
+    [Test]
+    public async Task A_tmpcopyup_tmpfs_belongs_to_the_containers_root_and_keeps_the_copied_owners_as_under_runc()
+    {
+        RuntimeUnderTest.Require("runc");
+        var rootfs = Directory.CreateTempSubdirectory("tiny-userns-copyup-").FullName;
+        try
+        {
+            var made = await Tiny.Exec("/bin/sh", ["-c", "cp -a \"$1\"/. \"$0\" && cd \"$0\" && mkdir -p data/sub && echo x > data/f && echo y > data/sub/g "
+                + $"&& chown -R {HostStart}:{HostStart} data/sub && chown {HostStart + 1000}:{HostStart + 2000} data/f", rootfs, BusyboxRootfs.Path]);
+            if (made.ExitCode != 0) throw new InvalidOperationException(made.Stderr);
+            using var bundle = await OciBundle.Create(["sh", "-c", "stat -c '%n %u:%g %a' /data /data/f /data/sub /data/sub/g; touch /data/new && stat -c %u:%g /data/new"],
+                config =>
+                {
+                    MappedTo(HostStart)(config);
+                    config["root"]!["path"] = rootfs;
+                    config["mounts"]!.AsArray().Add(JsonNode.Parse("""{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"""));
+                });
+            var outputs = await RuntimeUnderTest.RunUnderBoth(bundle, "userns-copyup");
+            await Assert.That(outputs["tiny"].Stderr).IsEmpty();
+            await Assert.That(outputs["tiny"].Stdout).IsEqualTo("/data 0:0 755\n/data/f 1000:2000 644\n/data/sub 0:0 755\n/data/sub/g 0:0 644\n0:0\n");
+            await Assert.That(outputs["tiny"].Stdout).IsEqualTo(outputs["runc"].Stdout);
+        }
+        finally
+        {
+            Directory.Delete(rootfs, recursive: true);
+        }
+    }
 }

@@ -69,6 +69,12 @@ public class RealClientTests
             await Assert.That(limited.Stdout).IsEqualTo(
                 "tinyhost\n67108864\n50\nCapEff:\t0000000000000000\nread-only\nlo\n1024\n1\n1\n");
 
+            // --read-only with podman's default --read-only-tmpfs: /run, /tmp and /var/tmp are tmpcopyup tmpfs mounts.
+            var readOnly = await Sh($"{run} --rm --read-only localhost/tiny-busybox sh -c " +
+                "'touch /tmp/x /var/tmp/x /run/x && echo tmp-writable; touch /x 2>&1 | sed \"s/.*: //\"; stat -c %a /tmp'");
+            await Assert.That(readOnly.Stderr).IsEmpty();
+            await Assert.That(readOnly.Stdout).IsEqualTo("tmp-writable\nRead-only file system\n1777\n");
+
             await Assert.That((await Sh($"{run} -d --name tiny-pd localhost/tiny-busybox sleep 300")).ExitCode).IsEqualTo(0);
             await Assert.That((await Sh($"{podman} ps --format '{{{{.Names}}}} {{{{.Status}}}}'")).Stdout).StartsWith("tiny-pd Up");
             var exec = await Sh($"{podman} exec tiny-pd sh -c 'echo $$; readlink /proc/1/exe; exit 3'");

@@ -111,11 +111,15 @@ public class RootlessUserTests
         const string script = "export HOME=\"$0\" XDG_RUNTIME_DIR=\"$0/run\"; mkdir -p -m 700 \"$XDG_RUNTIME_DIR\"; cd \"$0\"; "
             + "podman import image.tar localhost/tinytest:latest >/dev/null && "
             + "podman run --rm --runtime \"$0/tiny\" --network none localhost/tinytest:latest sh -c 'echo hello from podman; id -u; exit 3'; "
-            + "echo status=$?; podman system reset -f >/dev/null 2>&1";
+            + "echo status=$?; "
+            // --read-only: the tmpcopyup tmpfs mounts are made by tiny as root of podman's user namespace.
+            + "podman run --rm --runtime \"$0/tiny\" --network none --read-only localhost/tinytest:latest sh -c "
+            + "'touch /tmp/x /run/x && echo tmp-writable; touch /x 2>&1 | sed \"s/.*: //\"'; "
+            + "podman system reset -f >/dev/null 2>&1";
         try
         {
             var result = await AsUser(script, []);
-            await Assert.That(result.Stdout).IsEqualTo("hello from podman\n0\nstatus=3\n");
+            await Assert.That(result.Stdout).IsEqualTo("hello from podman\n0\nstatus=3\ntmp-writable\nRead-only file system\n");
         }
         finally
         {
@@ -189,6 +193,31 @@ public class RootlessUserTests
             status = (string?)JsonNode.Parse((await AsUser("state", id)).Stdout)!["status"];
         await Assert.That(status).IsEqualTo("stopped");
         await Assert.That((await AsUser("delete", id)).ExitCode).IsEqualTo(0);
+        await Assert.That(Directory.Exists($"/tmp/tiny-{Uid}/{id}")).IsFalse();
+    }
+
+    /// <summary>tiny fills a tmpcopyup tmpfs before clone, which takes CAP_SYS_ADMIN over its mount namespace: a plain user
+    /// has none (rootless podman runs tiny as root of a user namespace, where it works).</summary>
+    [Test]
+    public async Task A_tmpcopyup_mount_run_by_a_plain_user_is_refused_in_one_line_and_leaves_nothing()
+    {
+        var bundle = Path.Combine(Home, "bundle-copyup");
+        Directory.CreateDirectory(bundle);
+        await Must("chown", $"{User}:{User}", bundle);
+        await Assert.That((await AsUser("spec", "--rootless", "--bundle", bundle)).ExitCode).IsEqualTo(0);
+        var configPath = Path.Combine(bundle, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["process"]!["terminal"] = false;
+        config["process"]!["args"] = JsonNode.Parse("""["true"]""");
+        config["root"] = JsonNode.Parse($$"""{"path": "{{Rootfs}}", "readonly": true}""");
+        config["mounts"]!.AsArray().Add(JsonNode.Parse("""{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"""));
+        File.WriteAllText(configPath, config.ToJsonString());
+        var id = Tiny.UniqueName("rootless-copyup");
+
+        var result = await AsUser("run", "--bundle", bundle, id);
+        await Assert.That(result.ExitCode).IsEqualTo(125);
+        await Assert.That(result.Stderr).StartsWith("tiny: mount tmpfs on /tmp (tmpcopyup): fsopen tmpfs: ");
+        await Assert.That(result.Stderr.TrimEnd('\n')).DoesNotContain("\n");
         await Assert.That(Directory.Exists($"/tmp/tiny-{Uid}/{id}")).IsFalse();
     }
 }

@@ -130,7 +130,10 @@ public class OciConversionTests
     [Arguments("linux.resources.devices", """[{"allow": false, "access": "rwx"}]""", "config.json: linux.resources.devices[0].access \"rwx\" is not made of r, w and m")]
     [Arguments("linux.resources.devices", """[{"allow": false, "access": "r"}]""", "config.json: linux.resources.devices[0] a rule for all device types must cover every device and rwm access in tiny")]
     [Arguments("linux.resources.memory", """{"limit": 2000, "swap": 1000}""", "config.json: linux.resources.memory.swap 1000 must be -1 or at least the memory limit (it counts memory plus swap)")]
-    [Arguments("mounts", """[{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]""", "config.json: mounts[0] (/tmp) option \"tmpcopyup\" is not supported by tiny")]
+    [Arguments("mounts", """[{"destination": "/q", "type": "mqueue", "source": "mqueue", "options": ["tmpcopyup"]}]""", "config.json: mounts[0] (/q) option \"tmpcopyup\" is for tmpfs mounts")]
+    [Arguments("mounts", """[{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["tmpcopyup"]}]""", "config.json: mounts[0] (/dev/shm) propagation, bind and tmpcopyup options are not supported by tiny on its own /proc, /sys and /dev")]
+    [Arguments("mounts", """[{"destination": "/dev/x", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]""", "config.json: mounts[0] (/dev/x) option \"tmpcopyup\" is not supported by tiny at or below another mount (/dev)")]
+    [Arguments("mounts", """[{"destination": "/data", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/data/c/", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]""", "config.json: mounts[1] (/data/c/) option \"tmpcopyup\" is not supported by tiny at or below another mount (/data)")]
     [Arguments("mounts", """[{"destination": "/cg", "type": "cgroup", "source": "cgroup"}]""", "config.json: mounts[0] (/cg) a cgroup mount is supported at /sys/fs/cgroup only")]
     [Arguments("linux.resources.cpu", """{"cpus": "0-1"}""", "config.json: linux.resources.cpu.cpus is not supported by tiny")]
     [Arguments("linux.personality", """{"domain": "LINUX64"}""", "config.json: linux.personality.domain \"LINUX64\" is not LINUX or LINUX32")]
@@ -230,6 +233,30 @@ public class OciConversionTests
         var cgroup = Convert(Config(c => c["mounts"]!.AsArray().Add(JsonNode.Parse(
             """{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}""")))).Spec;
         await Assert.That(cgroup.CgroupMountFlags).IsEqualTo(Mount.MS_NOSUID | Mount.MS_NOEXEC | Mount.MS_NODEV | Mount.MS_RELATIME | Mount.MS_RDONLY);
+    }
+
+    [Test]
+    public async Task The_console_size_is_the_terminals_first_size_and_ignored_without_a_terminal()
+    {
+        var size = JsonNode.Parse("""{"height": 30, "width": 100}""");
+        var spec = Convert(Config(c => { c["process"]!["terminal"] = true; c["process"]!["consoleSize"] = size!.DeepClone(); })).Spec;
+        await Assert.That(spec.ConsoleSize).IsEqualTo(new Terminal.WindowSize { Rows = 30, Columns = 100 });
+        await Assert.That(Convert(Config(c => c["process"]!["consoleSize"] = size!.DeepClone())).Spec.ConsoleSize).IsNull();
+        await Assert.That(Convert(Config(c => { c["process"]!["terminal"] = true; c["process"]!["consoleSize"] = JsonNode.Parse("""{"height": 30}"""); }))
+            .Spec.ConsoleSize).IsNull();
+        await Assert.That(await Refusal(c => { c["process"]!["terminal"] = true; c["process"]!["consoleSize"] = JsonNode.Parse("""{"height": 70000, "width": 1}"""); }))
+            .IsEqualTo("config.json: process.consoleSize 70000x1 is larger than a terminal's 65535x65535");
+    }
+
+    [Test]
+    public async Task A_tmpcopyup_tmpfs_asks_for_a_copy_and_passes_its_other_options_on()
+    {
+        var spec = Convert(Config(c => c["mounts"] = JsonNode.Parse(
+            """[{"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup", "size=1m"]}, {"destination": "/datax", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}]"""))).Spec;
+        await Assert.That(spec.Mounts).IsEquivalentTo(
+            [new Runtime.Mounts.MountRequest("/run", "tmpfs", "tmpfs", Mount.MS_NOSUID | Mount.MS_NODEV, Mount.MS_REC | Mount.MS_PRIVATE, "size=1m") { CopyUp = true },
+                new Runtime.Mounts.MountRequest("/datax", "tmpfs", "tmpfs", 0, 0, null) { CopyUp = true }], CollectionOrdering.Matching);
+        await Assert.That(Runtime.Oci.OciMounts.OptionNames).Contains("tmpcopyup");
     }
 
     [Test]

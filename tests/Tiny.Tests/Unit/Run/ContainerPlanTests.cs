@@ -44,6 +44,16 @@ public class ContainerPlanTests
     }
 
     [Test]
+    public async Task A_terminal_without_a_size_of_tinys_own_starts_at_the_configs_console_size()
+    {
+        var spec = Spec() with { Tty = true, ConsoleSize = new() { Rows = 30, Columns = 100 } };
+        await Assert.That(ContainerPlan.Build(spec, Channel with { TerminalSocket = 9 }, null, signalMask: 0, lastCap: 40, [])
+            .Steps.OfType<OpenTerminal>().Single()).IsEqualTo(new OpenTerminal(9, 30, 100));
+        await Assert.That(ContainerPlan.Build(spec, Channel with { TerminalSocket = 9, TerminalSize = new() { Rows = 24, Columns = 80 } }, null,
+            signalMask: 0, lastCap: 40, []).Steps.OfType<OpenTerminal>().Single()).IsEqualTo(new OpenTerminal(9, 24, 80));
+    }
+
+    [Test]
     public async Task A_bridge_network_gets_a_namespace_whose_lo_the_parent_brings_up_and_its_etc_files_bound_before_pivot()
     {
         var hosts = new MountRequest("/etc/hosts", "/run/tiny/net/containers/c1/hosts", "bind", Mount.MS_BIND, 0, null);
@@ -178,5 +188,20 @@ public class ContainerPlanTests
             .IsEquivalentTo([nameof(LoadSeccompFilter), nameof(Exec)], CollectionOrdering.Matching);
         await Assert.That(Build(Spec()).Steps.OfType<RunAsInit>()).IsEmpty();
         await Assert.That(Build(Spec() with { Init = true, Tty = true }).Steps.OfType<RunAsInit>().Single().TakeTerminal).IsTrue();
+    }
+
+    [Test]
+    public async Task A_tmpcopyup_tmpfs_is_attached_in_its_place_among_the_mounts_by_the_fd_the_child_inherits()
+    {
+        var volume = new MountRequest("/data", "/srv/data", "bind", Mount.MS_BIND | Mount.MS_REC, 0, null);
+        var copied = new MountRequest("/run", "tmpfs", "tmpfs", Mount.MS_NOSUID, Mount.MS_REC | Mount.MS_PRIVATE, null) { CopyUp = true };
+        var spec = Spec() with { Mounts = [volume, copied] };
+        var plan = ContainerPlan.Build(spec, Channel with { CopiedTmpfs = new Dictionary<string, int> { ["/run"] = 12 } }, null, signalMask: 0, lastCap: 40, []);
+        var mounts = plan.Steps.Where(s => s is MountInRoot or MountTreeInRoot).ToArray();
+        await Assert.That(mounts).IsEquivalentTo(
+            new ChildStep[] { new MountInRoot("/srv/rootfs", "/data", volume, CreateMissing: true), new MountTreeInRoot("/srv/rootfs", "/run", 12, copied, CreateMissing: true) },
+            CollectionOrdering.Matching);
+        await Assert.That(IndexOf<MountTreeInRoot>(plan)).IsLessThan(IndexOf<PivotRoot>(plan));
+        await Assert.That(() => Build(spec)).Throws<InvalidOperationException>();
     }
 }

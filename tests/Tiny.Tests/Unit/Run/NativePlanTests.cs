@@ -86,6 +86,20 @@ public class NativePlanTests
     }
 
     [Test]
+    public async Task A_copied_tmpfs_carries_the_destinations_prefixes_its_fd_and_its_propagation()
+    {
+        await Assert.That(DecodeMountTreeInRoot()).IsEqualTo("MountTreeInRoot /rootfs run,run/x 12 44000 1");
+    }
+
+    static unsafe string DecodeMountTreeInRoot()
+    {
+        var request = new MountRequest("/run/x", "tmpfs", "tmpfs", 0, 0x44000, null) { CopyUp = true };
+        using var native = new NativePlan([new MountTreeInRoot("/rootfs", "/run/x", 12, request, CreateMissing: true)], errorFd: 4);
+        var s = native.Plan->Steps[0];
+        return $"{s.Op} {Utf8(s.A)} {string.Join(',', Strings(s.B))} {s.C} {s.D:x} {s.E}";
+    }
+
+    [Test]
     public async Task A_cgroup_join_writes_zero_to_the_membership_file()
     {
         await Assert.That(DecodeJoinCgroup()).IsEqualTo("WriteFile /sys/fs/cgroup/pids/tiny-c1/tasks 0 1");
