@@ -19,7 +19,7 @@ public class OciHookConfigTests
 
     static OciContainer Convert(string hooks)
     {
-        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(), OciJsonContext.Default.OciConfig))!.AsObject();
+        var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(cgroupNamespace: true), OciJsonContext.Default.OciConfig))!.AsObject();
         config["process"]!["terminal"] = false;
         config["hooks"] = JsonNode.Parse(hooks);
         return OciConversion.ToContainer(OciConversion.Parse(config.ToJsonString()), Bundle, "c1", _ => false);
@@ -53,7 +53,7 @@ public class OciHookConfigTests
 
     [Test]
     public async Task Features_list_the_six_hooks() =>
-        await Assert.That(OciSpec.Features().Hooks).IsEquivalentTo(new[] { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" });
+        await Assert.That(OciSpec.Features("test").Hooks).IsEquivalentTo(new[] { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" });
 
     [Test]
     public async Task The_plan_waits_for_the_runtimes_hooks_then_runs_createContainer_before_pivot_root_and_startContainer_after_start()

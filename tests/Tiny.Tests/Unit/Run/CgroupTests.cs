@@ -185,7 +185,7 @@ public class CgroupTests
         fs.Refusals["/cg/hugetlb/c1/hugetlb.2MB.rsvd.limit_in_bytes"] = Errno.ENOENT;
         var cgroup = new CgroupV1(fs, NullLogger.Instance, "/cg", HybridSelf + "11:hugetlb:/\n", "c1", Hugepages, hybrid: true);
         cgroup.Create(Hugepages);
-        await Assert.That(cgroup.Directories).IsEquivalentTo(["/cg/memory/user/42/c1", "/cg/cpu/c1", "/cg/pids/c1", "/cg/hugetlb/c1"], CollectionOrdering.Matching);
+        await Assert.That(cgroup.Directories).IsEquivalentTo(["/cg/memory/user/42/c1", "/cg/cpu/c1", "/cg/cpuacct/c1", "/cg/pids/c1", "/cg/hugetlb/c1"], CollectionOrdering.Matching);
         await Assert.That(Writes(fs)).IsEquivalentTo(
         [
             "write /cg/hugetlb/c1/hugetlb.2MB.limit_in_bytes 4194304",
@@ -203,9 +203,9 @@ public class CgroupTests
         var cgroup = new CgroupV1(fs, NullLogger.Instance, "/cg", HybridSelf, "c1", Hugepages, hybrid: true);
         cgroup.Create(Hugepages);
         await Assert.That(cgroup.Directories).IsEquivalentTo(
-            ["/cg/memory/user/42/c1", "/cg/cpu/c1", "/cg/pids/c1", "/cg/unified/c1"], CollectionOrdering.Matching);
+            ["/cg/memory/user/42/c1", "/cg/cpu/c1", "/cg/cpuacct/c1", "/cg/pids/c1", "/cg/unified/c1"], CollectionOrdering.Matching);
         await Assert.That(cgroup.MembershipFiles.Last()).IsEqualTo("/cg/unified/c1/cgroup.procs");
-        await Assert.That(fs.Operations.Skip(3)).IsEquivalentTo(
+        await Assert.That(fs.Operations.Skip(4)).IsEquivalentTo(
         [
             "write /cg/unified/cgroup.subtree_control +hugetlb",
             "mkdir /cg/unified/c1",
