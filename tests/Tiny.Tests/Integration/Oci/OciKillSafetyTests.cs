@@ -62,10 +62,15 @@ public class OciKillSafetyTests
             "delete" => ["delete", "--force", id],
             _ => [command, id],
         };
-        await KillWhen(runtime, args, reached);
-
-        var delete = await runtime.Run("delete", "--force", id);
-        await Assert.That(delete.ExitCode).IsEqualTo(0);
+        try
+        {
+            await KillWhen(runtime, args, reached);
+        }
+        finally
+        {
+            var delete = await runtime.Run("delete", "--force", id);
+            await Assert.That(delete.ExitCode).IsEqualTo(0);
+        }
         await Assert.That(Leftovers(id, stateDirectory)).IsEmpty();
     }
 
@@ -88,7 +93,9 @@ public class OciKillSafetyTests
         using var tiny = Process.Start(info)!;
         var deadline = Stopwatch.StartNew();
         while (!reached() && !tiny.HasExited && deadline.Elapsed < TimeSpan.FromSeconds(30)) Thread.SpinWait(100);
-        if (!reached() || tiny.HasExited) throw new InvalidOperationException($"tiny {string.Join(' ', args)} ended before the kill point");
+        if (tiny.HasExited)
+            throw new InvalidOperationException($"tiny {string.Join(' ', args)} ended before the kill point (exit {tiny.ExitCode}): {await tiny.StandardError.ReadToEndAsync()}");
+        if (!reached()) throw new InvalidOperationException($"tiny {string.Join(' ', args)} did not reach the kill point in 30 s");
         tiny.Kill();
         await tiny.WaitForExitAsync();
     }
