@@ -156,10 +156,9 @@ internal static unsafe class ChildProcess
         var lastIsFile = false;
         if (s.I != 0 && (flags & Mount.MS_BIND) != 0)
         {
-            // struct stat (x86_64): st_mode is the u32 at offset 24 (asm/stat.h).
-            byte* stat = stackalloc byte[144];
-            if (Invoke(Nr.Newfstatat, Nr.AtCurrentDirectory, s.C, (long)stat, 0) < 0) return LastErrno;
-            lastIsFile = (*(uint*)(stat + 24) & FileDescriptor.S_IFMT) != FileDescriptor.S_IFDIR;
+            var directory = IsDirectory(s.C);
+            if (directory < 0) return -directory;
+            lastIsFile = directory == 0;
         }
         var target = ResolveInRoot(root, prefixes, s.I != 0, lastIsFile);
         if (target < 0) return (int)-target;
@@ -271,13 +270,27 @@ internal static unsafe class ChildProcess
         return errno;
     }
 
+    /// <summary>1 for a directory, 0 for anything else, -errno when stat(2) fails (a symlink is followed).</summary>
+    [SkipLocalsInit]
+    static int IsDirectory(long path)
+    {
+        // struct stat (x86_64): st_mode is the u32 at offset 24 (asm/stat.h).
+        byte* stat = stackalloc byte[144];
+        if (Invoke(Nr.Newfstatat, Nr.AtCurrentDirectory, path, (long)stat, 0) < 0) return -LastErrno;
+        return (*(uint*)(stat + 24) & FileDescriptor.S_IFMT) == FileDescriptor.S_IFDIR ? 1 : 0;
+    }
+
     static int MaskPath(byte* path)
     {
-        if (Invoke(Nr.Mount, (long)DevNull, (long)path, 0, (long)Mount.MS_BIND, 0) == 0) return 0;
-        var errno = LastErrno;
-        if (errno == Errno.ENOENT) return 0;
-        if (errno != Errno.ENOTDIR) return errno;
-        return Check(Invoke(Nr.Mount, (long)Tmpfs, (long)path, (long)Tmpfs, (long)Mount.MS_RDONLY, 0));
+        // A directory gets a read-only tmpfs, anything else /dev/null. Looked up first: a /dev/null bind refused on a
+        // directory (ENOTDIR) is refused only after the mount was cloned, and dropping it waits for an RCU grace
+        // period (about 0.1 ms each, for /proc/acpi and /sys/firmware).
+        var directory = IsDirectory((long)path);
+        if (directory < 0) return directory == -Errno.ENOENT ? 0 : -directory;
+        var errno = directory == 1
+            ? Check(Invoke(Nr.Mount, (long)Tmpfs, (long)path, (long)Tmpfs, (long)Mount.MS_RDONLY, 0))
+            : Check(Invoke(Nr.Mount, (long)DevNull, (long)path, 0, (long)Mount.MS_BIND, 0));
+        return errno == Errno.ENOENT ? 0 : errno;
     }
 
     static int ReadonlyPath(byte* path, ulong keepFlags)

@@ -250,8 +250,49 @@ public sealed partial class ContainerStore(string root)
     {
         var dir = DirectoryOf(record.Id);
         var temporary = Path.Combine(dir, StateFile + ".tmp");
-        File.WriteAllText(temporary, JsonSerializer.Serialize(record, StateJsonContext.Default.ContainerRecord));
+        File.WriteAllBytes(temporary, Serialize(record));
         File.Move(temporary, Path.Combine(dir, StateFile), overwrite: true);
+    }
+
+    /// <summary>
+    /// state.json as <see cref="StateJsonContext"/> writes it, byte for byte, by hand: the serializer's first use
+    /// builds its metadata through reflection, which cost about 0.8 ms of every launch.
+    /// </summary>
+    internal static byte[] Serialize(ContainerRecord record)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("ociVersion", record.OciVersion);
+            json.WriteString("id", record.Id);
+            json.WriteNumber("pid", record.Pid);
+            json.WriteNumber("pidStartTime", record.PidStartTime);
+            json.WriteString("bundle", record.Bundle);
+            json.WriteString("rootfs", record.Rootfs);
+            json.WriteString("created", record.Created);
+            json.WriteStartObject("annotations");
+            foreach (var (key, value) in record.Annotations) json.WriteString(key, value);
+            json.WriteEndObject();
+            WriteArray(json, "cgroupDirectories", record.CgroupDirectories);
+            if (record.Command is { } command) WriteArray(json, "command", command);
+            json.WriteNumber("monitorPid", record.MonitorPid);
+            json.WriteNumber("monitorStartTime", record.MonitorStartTime);
+            json.WriteBoolean("bridge", record.Bridge);
+            if (record.PidFile is { } pidFile) json.WriteString("pidFile", pidFile);
+            if (record.ExitCode is { } exitCode) json.WriteNumber("exitCode", exitCode);
+            if (record.Finished is { } finished) json.WriteString("finished", finished);
+            if (record.FreezerDirectory is { } freezer) json.WriteString("freezerDirectory", freezer);
+            json.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    static void WriteArray(Utf8JsonWriter json, string name, string[] items)
+    {
+        json.WriteStartArray(name);
+        foreach (var item in items) json.WriteStringValue(item);
+        json.WriteEndArray();
     }
 
     /// <summary>Removes ROOT/ID and everything in it.</summary>

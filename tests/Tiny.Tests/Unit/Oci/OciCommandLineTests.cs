@@ -128,4 +128,25 @@ public class OciCommandLineTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Test]
+    public async Task State_json_is_written_as_the_serializer_writes_it()
+    {
+        ContainerRecord[] records =
+        [
+            new() { Id = "a+b<c>", Pid = 7, Bundle = "/b", Rootfs = "/b/rootfs", Created = new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero) },
+            new()
+            {
+                Id = "full", Pid = 42, PidStartTime = ulong.MaxValue, Bundle = "/bündle \"q\"", Rootfs = "/", Created = DateTimeOffset.UtcNow,
+                Annotations = new() { ["k"] = "v", ["é&"] = "" }, CgroupDirectories = ["/sys/fs/cgroup/pids/tiny-full", "/x"],
+                Command = ["sh", "-c", "echo 'hi'"], MonitorPid = 9, MonitorStartTime = 10, Bridge = true, PidFile = "/run/p",
+                ExitCode = -1, Finished = DateTimeOffset.UtcNow, FreezerDirectory = "/sys/fs/cgroup/freezer/tiny-full",
+            },
+        ];
+        foreach (var record in records)
+        {
+            var expected = System.Text.Json.JsonSerializer.Serialize(record, StateJsonContext.Default.ContainerRecord);
+            await Assert.That(System.Text.Encoding.UTF8.GetString(ContainerStore.Serialize(record))).IsEqualTo(expected);
+        }
+    }
 }
