@@ -275,6 +275,12 @@ public sealed partial class ContainerStore(string root)
             foreach (var (key, value) in record.Annotations) json.WriteString(key, value);
             json.WriteEndObject();
             WriteArray(json, "cgroupDirectories", record.CgroupDirectories);
+            if (record.Hooks is { } hooks)
+            {
+                // Only bundles with hooks pay for the serializer here.
+                json.WritePropertyName("hooks");
+                JsonSerializer.Serialize(json, hooks, StateJsonContext.Default.OciHooks);
+            }
             if (record.Command is { } command) WriteArray(json, "command", command);
             json.WriteNumber("monitorPid", record.MonitorPid);
             json.WriteNumber("monitorStartTime", record.MonitorStartTime);

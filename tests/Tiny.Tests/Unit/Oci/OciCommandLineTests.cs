@@ -141,8 +141,12 @@ public class OciCommandLineTests
                 Annotations = new() { ["k"] = "v", ["é&"] = "" }, CgroupDirectories = ["/sys/fs/cgroup/pids/tiny-full", "/x"],
                 Command = ["sh", "-c", "echo 'hi'"], MonitorPid = 9, MonitorStartTime = 10, Bridge = true, PidFile = "/run/p",
                 ExitCode = -1, Finished = DateTimeOffset.UtcNow, FreezerDirectory = "/sys/fs/cgroup/freezer/tiny-full",
+                Hooks = new() { Poststop = [new() { Path = "/h", Args = ["h", "x"], Env = ["A=1"], Timeout = 3 }], Prestart = [] },
             },
         ];
+        // The full record sets every property, so that a property added to the record and not to the writer fails here.
+        foreach (var property in typeof(ContainerRecord).GetProperties())
+            await Assert.That(property.GetValue(records[1])).IsNotNull().Because(property.Name);
         foreach (var record in records)
         {
             var expected = System.Text.Json.JsonSerializer.Serialize(record, StateJsonContext.Default.ContainerRecord);
