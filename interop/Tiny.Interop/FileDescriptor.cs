@@ -142,7 +142,10 @@ public static unsafe partial class FileDescriptor
     /// A small file's text with open, read and close only (File.ReadAllText also stats and flock(2)s it): for
     /// /proc and /sys values.
     /// </summary>
-    public static string ReadAllText(string path)
+    public static string ReadAllText(string path) => System.Text.Encoding.UTF8.GetString(ReadAllBytes(path));
+
+    /// <summary>A small file's bytes with open, read and close only.</summary>
+    public static byte[] ReadAllBytes(string path)
     {
         var fd = Open(path, O_RDONLY);
         try
@@ -150,7 +153,7 @@ public static unsafe partial class FileDescriptor
             var buffer = new byte[4096];
             var length = 0;
             while ((length += ReadFully(fd, buffer.AsSpan(length))) == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
-            return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+            return buffer[..length];
         }
         finally
         {

@@ -22,8 +22,8 @@ public static class ReadOnlyBinary
     public static void Ensure(IReadOnlyList<string> command)
     {
         if (!Process.IsHostRoot() || FileSystem.IsOnReadOnlyMount(Self)) return;
-        var argv = File.ReadAllBytes("/proc/self/cmdline");
-        var envp = File.ReadAllBytes("/proc/self/environ");
+        var argv = FileDescriptor.ReadAllBytes("/proc/self/cmdline");
+        var envp = FileDescriptor.ReadAllBytes("/proc/self/environ");
         if (command[0] == "run" && File.ResolveLinkTarget(Self, returnFinalTarget: false)?.FullName is { } path && File.Exists(path))
         {
             // tiny run's monitor is found by its exe's path (start-stop-daemon --exec reads /proc/PID/exe and stats
