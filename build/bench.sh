@@ -39,10 +39,13 @@ if ((${#need[@]})); then apt-get install -y "${need[@]}" >/dev/null; fi
 
 work=$(mktemp -d /tmp/tiny-bench.XXXXXX)
 bridge_existed=$(ip link show tiny0 >/dev/null 2>&1 && echo yes || echo no)
+state_existed=$([[ -e /run/tiny ]] && echo yes || echo no)
 cleanup() {
     for id in bench-runc bench-csd-runc; do runc --root "$work/runc" delete --force "$id" >/dev/null 2>&1 || true; done
     for id in bench-tiny bench-csd-tiny; do "$tiny" --root "$work/tiny" delete --force "$id" >/dev/null 2>&1 || true; done
     if [[ $bridge_existed == no ]]; then "$tiny" network prune >/dev/null 2>&1 || true; fi
+    # tiny run's default state, leases and network files: all the bench's own when it found none.
+    if [[ $state_existed == no ]]; then rm -rf /run/tiny; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
