@@ -45,7 +45,7 @@ public static class OciConversion
     {
         try
         {
-            return JsonSerializer.Deserialize(json, OciJsonContext.Default.OciConfig) ?? throw new ContainerError($"{source}: empty document");
+            return OciConfigReader.Parse(json) ?? throw new ContainerError($"{source}: empty document");
         }
         catch (JsonException e)
         {

@@ -23,7 +23,7 @@ public class OciClientConfigTests
     {
         var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(cgroupNamespace: true), OciJsonContext.Default.OciConfig))!.AsObject();
         edit(config);
-        return OciConversion.ToContainer(OciConversion.Parse(config.ToJsonString()), Bundle, "c1", _ => false).Spec;
+        return OciConversion.ToContainer(OciConfigReaderTests.Parse(config.ToJsonString()), Bundle, "c1", _ => false).Spec;
     }
 
     [Test]

@@ -28,7 +28,7 @@ public class OciConversionTests
     }
 
     static OciContainer Convert(JsonObject config, bool lsm = false) =>
-        OciConversion.ToContainer(OciConversion.Parse(config.ToJsonString()), Bundle, "c1", _ => lsm);
+        OciConversion.ToContainer(OciConfigReaderTests.Parse(config.ToJsonString()), Bundle, "c1", _ => lsm);
 
     static async Task<string> Refusal(Action<JsonObject> edit)
     {

@@ -22,7 +22,7 @@ public class OciHookConfigTests
         var config = JsonNode.Parse(JsonSerializer.Serialize(OciSpec.DefaultConfig(cgroupNamespace: true), OciJsonContext.Default.OciConfig))!.AsObject();
         config["process"]!["terminal"] = false;
         config["hooks"] = JsonNode.Parse(hooks);
-        return OciConversion.ToContainer(OciConversion.Parse(config.ToJsonString()), Bundle, "c1", _ => false);
+        return OciConversion.ToContainer(OciConfigReaderTests.Parse(config.ToJsonString()), Bundle, "c1", _ => false);
     }
 
     [Test]
