@@ -160,16 +160,8 @@ public class RootlessUserTests
     [Test]
     public async Task A_rootless_bundle_goes_through_create_start_state_exec_kill_delete()
     {
-        var bundle = Path.Combine(Home, "bundle");
-        Directory.CreateDirectory(bundle);
-        await Must("chown", $"{User}:{User}", bundle);
-        await Assert.That((await AsUser("spec", "--rootless", "--bundle", bundle)).ExitCode).IsEqualTo(0);
-        var configPath = Path.Combine(bundle, "config.json");
-        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
-        config["process"]!["terminal"] = false;
-        config["process"]!["args"] = JsonNode.Parse("""["sh", "-c", "id -u > /tmp/seen; trap 'exit 7' TERM; while :; do sleep 0.05; done"]""");
-        config["root"] = JsonNode.Parse($$"""{"path": "{{Rootfs}}", "readonly": false}""");
-        File.WriteAllText(configPath, config.ToJsonString());
+        var bundle = await RootlessBundle("bundle", """["sh", "-c", "id -u > /tmp/seen; trap 'exit 7' TERM; while :; do sleep 0.05; done"]""",
+            readonlyRoot: false);
         var id = Tiny.UniqueName("rootless");
 
         var create = await AsUserDetached("create", "--bundle", bundle, id);
@@ -201,17 +193,8 @@ public class RootlessUserTests
     [Test]
     public async Task A_tmpcopyup_mount_run_by_a_plain_user_is_refused_in_one_line_and_leaves_nothing()
     {
-        var bundle = Path.Combine(Home, "bundle-copyup");
-        Directory.CreateDirectory(bundle);
-        await Must("chown", $"{User}:{User}", bundle);
-        await Assert.That((await AsUser("spec", "--rootless", "--bundle", bundle)).ExitCode).IsEqualTo(0);
-        var configPath = Path.Combine(bundle, "config.json");
-        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
-        config["process"]!["terminal"] = false;
-        config["process"]!["args"] = JsonNode.Parse("""["true"]""");
-        config["root"] = JsonNode.Parse($$"""{"path": "{{Rootfs}}", "readonly": true}""");
-        config["mounts"]!.AsArray().Add(JsonNode.Parse("""{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}"""));
-        File.WriteAllText(configPath, config.ToJsonString());
+        var bundle = await RootlessBundle("bundle-copyup", """["true"]""", readonlyRoot: true, config =>
+            config["mounts"]!.AsArray().Add(JsonNode.Parse("""{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}""")));
         var id = Tiny.UniqueName("rootless-copyup");
 
         var result = await AsUser("run", "--bundle", bundle, id);
@@ -219,5 +202,23 @@ public class RootlessUserTests
         await Assert.That(result.Stderr).StartsWith("tiny: mount tmpfs on /tmp (tmpcopyup): fsopen tmpfs: ");
         await Assert.That(result.Stderr.TrimEnd('\n')).DoesNotContain("\n");
         await Assert.That(Directory.Exists($"/tmp/tiny-{Uid}/{id}")).IsFalse();
+    }
+
+    /// <summary>A bundle in the user's home from `tiny spec --rootless` run as the user, with <paramref name="args"/> (JSON)
+    /// as its process and the test rootfs as its root.</summary>
+    static async Task<string> RootlessBundle(string name, string args, bool readonlyRoot, Action<JsonObject>? change = null)
+    {
+        var bundle = Path.Combine(Home, name);
+        Directory.CreateDirectory(bundle);
+        await Must("chown", $"{User}:{User}", bundle);
+        await Assert.That((await AsUser("spec", "--rootless", "--bundle", bundle)).ExitCode).IsEqualTo(0);
+        var configPath = Path.Combine(bundle, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["process"]!["terminal"] = false;
+        config["process"]!["args"] = JsonNode.Parse(args);
+        config["root"] = new JsonObject { ["path"] = Rootfs, ["readonly"] = readonlyRoot };
+        change?.Invoke(config);
+        File.WriteAllText(configPath, config.ToJsonString());
+        return bundle;
     }
 }
