@@ -21,6 +21,9 @@ internal static class DetachedRun
     const string ChannelVariable = "TINY_MONITOR_FD";
     const int ChannelFd = 3;
 
+    /// <summary>Whether this tiny is the monitor a tiny run -d started (its channel not yet taken).</summary>
+    public static bool IsMonitor => Environment.GetEnvironmentVariable(ChannelVariable) is not null;
+
     /// <summary>In the monitor: the pipe to report on, taken out of the environment so the container never sees it.</summary>
     public static int? TakeChannel()
     {

@@ -18,7 +18,7 @@ catch (ContainerError e)
     return e.ExitCode;
 }
 var routed = OciCommands.RouteRun(command, globals);
-if (ReadOnlyBinary.Needed(routed)) ReadOnlyBinary.Ensure(routed);
+if (ReadOnlyBinary.Needed(routed)) ReadOnlyBinary.Ensure(tinyRun: false);
 using var ociLogging = Logging.CreateForOci(globals);
 OciCommands.Globals = globals;
 OciCommands.Log = ReportErrors.ErrorLog = ociLogging.CreateLogger("tiny");

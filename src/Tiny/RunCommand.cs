@@ -4,6 +4,7 @@ using Tiny.Runtime;
 using Tiny.Runtime.Launch;
 using Tiny.Runtime.Oci;
 using Tiny.Runtime.Seccomp;
+using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
 using Tiny.Runtime.Users;
 using ZLogger;
@@ -58,7 +59,6 @@ internal sealed class RunCommand
         bool tty = false, bool interactive = false, bool verbose = false, bool timing = false,
         bool detach = false, string? pidFile = null, string? logFile = null)
     {
-        var monitorChannel = DetachedRun.TakeChannel();
         if (!detach && (pidFile ?? logFile) is not null) throw new ContainerError($"{(pidFile is not null ? "--pid-file" : "--log-file")} needs -d");
         var launchTiming = timing || Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
         var options = new RunOptions
@@ -88,7 +88,9 @@ internal sealed class RunCommand
                 if (net is null) log.ZLogInformation($"network: none (rootless: a bridge needs root)");
                 log.ZLogInformation($"rootless: uid map {string.Join(", ", rootless.UidMap)}, gid map {string.Join(", ", rootless.GidMap)}");
             }
-            if (detach && monitorChannel is null) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
+            if (detach && !DetachedRun.IsMonitor) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
+            ReadOnlyBinary.EnsureFor(spec, tinyRun: true);
+            var monitorChannel = DetachedRun.TakeChannel();
             ReportErrors.Channel = monitorChannel ?? -1;
             var containers = new NamedContainers(new ContainerStore(OciCommands.Globals.Root), log);
             return containers.Run(new ContainerLauncher(log) { Timing = launchTiming }, spec, seccompProgram, pidFile,

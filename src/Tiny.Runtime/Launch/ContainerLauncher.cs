@@ -5,6 +5,7 @@ using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
 using Tiny.Runtime.Network;
 using Tiny.Runtime.Plan;
+using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
 using ZLogger;
 
@@ -205,6 +206,7 @@ public sealed class ContainerLauncher(ILogger log)
             delegatedOnly: !Process.IsHostRoot());
         var cgroupView = spec.CgroupMountFlags is { } viewFlags ? cgroup.ViewMounts(viewFlags, Oci.OciMounts.CgroupMountPoint) : [];
         using var copiedTmpfs = Mounts.TmpfsCopies.Make(spec);
+        using var trampoline = Process.IsHostRoot() && ExecTrampoline.Covers(spec) ? ExecTrampoline.Open() : null;
         var (syncRead, syncWrite) = FileDescriptor.CreatePipe();
         var (errorRead, errorWrite) = FileDescriptor.CreatePipe();
         var cgroupCreated = false;
@@ -217,7 +219,9 @@ public sealed class ContainerLauncher(ILogger log)
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
-                cgroup.MembershipFiles);
+                cgroup.MembershipFiles, trampoline);
+            if (plan.Steps[^1] is ExecThroughTrampoline { Exec: var exec })
+                trampoline!.Seal(channel.ErrorWrite, plan.Steps.Count - 1, exec.Candidates, exec.Argv, exec.Envp);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
@@ -343,7 +347,7 @@ public sealed class ContainerLauncher(ILogger log)
 
     static ContainerError SetupFailure(RunSpec spec, ChildStep step, int errno)
     {
-        if (step is Exec exec)
+        if ((step as Exec ?? (step as ExecThroughTrampoline)?.Exec) is { } exec)
         {
             var code = errno is Errno.ENOENT or Errno.ENOTDIR ? ContainerError.NotFound : ContainerError.NotExecutable;
             var what = exec.Candidates.Count == 1 ? exec.Argv[0] : $"\"{exec.Argv[0]}\" (searched $PATH)";

@@ -20,7 +20,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
         JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
-        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook, MountTreeInRoot,
+        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook, MountTreeInRoot, ExecThroughTrampoline,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -132,6 +132,10 @@ internal sealed unsafe class NativePlan : IDisposable
         RunAsInit s => (new() { Op = Op.RunAsInit, A = s.FirstFdToClose, B = s.TakeTerminal ? 1 : 0 }, 0),
         LoadSeccompFilter s => (new() { Op = Op.LoadSeccompFilter, A = s.Program.Length / 8, B = a.Bytes(s.Program), C = s.Flags }, B),
         Exec s => (new() { Op = Op.Exec, A = a.StringArray(s.Candidates), B = a.StringArray(s.Argv), C = a.StringArray(s.Envp) }, A | B | C),
+        ExecThroughTrampoline s => (new()
+        {
+            Op = Op.ExecThroughTrampoline, A = s.TrampolineFd, B = s.ReportFd, C = a.StringArray([s.Nonce]), D = a.StringArray(s.Exec.Envp),
+        }, C | D),
         JoinNamespace s => (new() { Op = Op.JoinNamespace, A = a.String(s.Path), B = (long)s.Type }, A),
         SetDomainname s => (new() { Op = Op.SetDomainname, A = a.String(s.Domainname), B = Encoding.UTF8.GetByteCount(s.Domainname) }, A),
         SetRlimit s => (new() { Op = Op.SetRlimit, A = s.Resource, B = (long)s.Soft, C = (long)s.Hard }, 0),

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
 using Tiny.Runtime.Launch;
+using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
 using ZLogger;
 
@@ -442,7 +443,9 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         var fullBundle = Path.GetFullPath(bundle);
         var container = OciConversion.ToContainer(OciConversion.Load(fullBundle), fullBundle, id, LsmEnabled);
         foreach (var skipped in container.Skipped) log.ZLogDebug($"{skipped}");
-        return container with { Spec = ForThisHost(container.Spec) with { PreserveFds = preserveFds } };
+        container = container with { Spec = ForThisHost(container.Spec) with { PreserveFds = preserveFds } };
+        ReadOnlyBinary.EnsureFor(container.Spec, tinyRun: false);
+        return container;
     }
 
     /// <summary>What depends on how tiny runs here: without the host's root, device nodes are bound, and a user

@@ -213,6 +213,16 @@ public sealed record Exec(IReadOnlyList<string> Candidates, IReadOnlyList<string
     public override int GetHashCode() => Argv.Count;
 }
 
+/// <summary>
+/// <see cref="Exec"/> through <see cref="Security.ExecTrampoline"/>: clears close-on-exec on <see cref="ReportFd"/> (the
+/// trampoline reports a failed exec there and sets it again) and execs the memory file <see cref="TrampolineFd"/> with
+/// the one argument <see cref="Nonce"/> and the command's environment.
+/// </summary>
+public sealed record ExecThroughTrampoline(Exec Exec, int TrampolineFd, int ReportFd, string Nonce) : ChildStep
+{
+    public override string Describe() => Exec.Describe();
+}
+
 /// <summary>Joins the namespace at <see cref="Path"/> (an nsfs file such as /proc/PID/ns/net) with setns(2).</summary>
 public sealed record JoinNamespace(string Path, ulong Type) : ChildStep
 {

@@ -30,8 +30,11 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// <param name="networkMounts">The network's files to bind over the container's (/etc/hosts...), before the spec's mounts.</param>
     /// <param name="cgroupMembershipFiles">The container cgroup's files the child moves itself in through, once the
     /// parent has made it.</param>
+    /// <param name="trampoline">The exec trampoline the child reaches its command through, not dumpable until then
+    /// (<see cref="ExecTrampoline"/>); null to exec the command itself.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null)
+        IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null,
+        ExecTrampoline? trampoline = null)
     {
         var namespaces = spec.Namespaces ?? DefaultNamespaces(spec.Network);
         ulong flags = 0;
@@ -42,6 +45,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (spec.UserNamespace is not null) flags |= Namespace.CLONE_NEWUSER;
 
         List<ChildStep> steps = [];
+        if (trampoline is not null) steps.Add(new SetDumpable(false));
         if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
@@ -83,7 +87,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None && (flags & Namespace.CLONE_NEWNET) != 0) steps.Add(new BringLoopbackUp());
-        ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null);
+        ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null, trampoline);
         return new ContainerPlan(flags, steps);
     }
 
@@ -105,13 +109,14 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             steps.Add(new JoinNamespace($"/proc/{initPid}/ns/{Oci.OciConversion.ProcNamespaceFiles[ns.Type]}", ns.Type));
         steps.Add(new ForkIntoPidNamespace(pidPipe));
         steps.Add(new SetUmask(0));
-        ProcessSteps(steps, spec with { Init = false }, channel, seccomp, signalMask, lastCap, execFifo: null, parentDeathSignal: !detached);
+        ProcessSteps(steps, spec with { Init = false }, channel, seccomp, signalMask, lastCap, execFifo: null, parentDeathSignal: !detached,
+            trampoline: null);
         return new ContainerPlan(0, steps);
     }
 
     /// <summary>From the process's limits to its exec: rlimits, seccomp, capabilities, user, terminal, fds.</summary>
     static void ProcessSteps(List<ChildStep> steps, RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
-        string? execFifo, bool parentDeathSignal)
+        string? execFifo, bool parentDeathSignal, ExecTrampoline? trampoline)
     {
         var caps = spec.CapabilitySets ?? new ProcessCapabilities(spec.Capabilities, spec.Capabilities, spec.Capabilities,
             spec.Capabilities, new CapabilitySet(0));
@@ -150,7 +155,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // After the user and capabilities, before the last seccomp filter, as runc.
         if (spec.Personality is { } persona) steps.Add(new SetPersonality(persona));
         if (seccomp is not null && spec.NoNewPrivileges) steps.Add(new LoadSeccompFilter(seccomp, spec.SeccompFlags));
-        steps.Add(new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env));
+        var exec = new Exec(ExecCandidates(spec.Command[0], spec.Env), spec.Command, spec.Env);
+        steps.Add(trampoline is null ? exec : new ExecThroughTrampoline(exec, trampoline.Fd, channel.ErrorWrite, trampoline.Nonce));
     }
 
     /// <summary>The steps that run the container's own hooks of one kind, each with its pipe of <see cref="Channel.Hooks"/>;

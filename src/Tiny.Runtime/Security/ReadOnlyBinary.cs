@@ -1,4 +1,5 @@
 using Tiny.Interop;
+using Tiny.Runtime.Spec;
 
 namespace Tiny.Runtime.Security;
 
@@ -7,24 +8,32 @@ namespace Tiny.Runtime.Security;
 /// container with --init), and whatever it execs may be a script whose interpreter is /proc/self/exe (the
 /// container's own /bin/sh, say): the kernel then runs tiny's binary in the container, dumpable, and any process
 /// there can open its /proc/PID/exe and, once it has exited, reopen that fd for writing and replace tiny on the
-/// host. So before a command that puts processes into containers, tiny re-executes itself from a read-only bind of
-/// its binary: /proc/self/exe of everything it clones is then a file whose every write open fails with EROFS.
+/// host. Where <see cref="ExecTrampoline"/> does not cover a container (or for tiny exec, whose process joins one
+/// that already runs), tiny re-executes itself from a read-only bind of its binary: /proc/self/exe of everything it
+/// clones is then a file whose every write open fails with EROFS.
 /// </summary>
 public static class ReadOnlyBinary
 {
     const string Self = "/proc/self/exe";
 
-    /// <summary>The commands whose processes enter a container with tiny's binary as their exe.</summary>
-    public static bool Needed(IReadOnlyList<string> command) => command.Count > 0 && command[0] is "run" or "run-bundle" or "create" or "exec";
+    /// <summary>tiny exec (and runc's exec): its process enters a container that already runs.</summary>
+    public static bool Needed(IReadOnlyList<string> command) => command.Count > 0 && command[0] is "exec";
+
+    /// <summary>Before <paramref name="spec"/> is launched, and before anything else is made for it: returns when the
+    /// exec trampoline covers it, else as <see cref="Ensure"/> (from tiny run when <paramref name="tinyRun"/>).</summary>
+    public static void EnsureFor(RunSpec spec, bool tinyRun)
+    {
+        if (!ExecTrampoline.Covers(spec)) Ensure(tinyRun);
+    }
 
     /// <summary>Returns when tiny already runs from a read-only mount (or is not root, who alone may make one);
     /// otherwise does not return.</summary>
-    public static void Ensure(IReadOnlyList<string> command)
+    public static void Ensure(bool tinyRun)
     {
         if (!Process.IsHostRoot() || FileSystem.IsOnReadOnlyMount(Self)) return;
         var argv = FileDescriptor.ReadAllBytes("/proc/self/cmdline");
         var envp = FileDescriptor.ReadAllBytes("/proc/self/environ");
-        if (command[0] == "run" && File.ResolveLinkTarget(Self, returnFinalTarget: false)?.FullName is { } path && File.Exists(path))
+        if (tinyRun && File.ResolveLinkTarget(Self, returnFinalTarget: false)?.FullName is { } path && File.Exists(path))
         {
             // tiny run's monitor is found by its exe's path (start-stop-daemon --exec reads /proc/PID/exe and stats
             // it), and a file of a detached mount reads as "/" there. So the bind lies over the binary at its own

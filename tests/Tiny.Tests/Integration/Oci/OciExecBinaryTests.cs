@@ -87,4 +87,29 @@ public class OciExecBinaryTests
             Directory.Delete(work, recursive: true);
         }
     }
+
+    [Test]
+    public async Task A_bundles_command_whose_interpreter_is_proc_self_exe_never_runs_tinys_binary()
+    {
+        RuntimeUnderTest.Require("tiny");
+        using var runtime = RuntimeUnderTest.Of("tiny");
+        var shared = Directory.CreateTempSubdirectory("tiny-cve-5736-").FullName;
+        try
+        {
+            // tiny's binary as the interpreter would print its version; the exec trampoline refuses with status 1.
+            File.WriteAllText(Path.Combine(shared, "evil"), "#!/proc/self/exe --version\n");
+            File.SetUnixFileMode(Path.Combine(shared, "evil"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+            using var bundle = await OciBundle.Create(["/out/evil"], config => config["mounts"]!.AsArray().Add(new JsonObject
+            {
+                ["destination"] = "/out", ["type"] = "bind", ["source"] = shared, ["options"] = new JsonArray("rbind", "ro"),
+            }));
+            var run = await runtime.Run("run", "--bundle", bundle.Path, runtime.NewId("cve5736-run"));
+            await Assert.That(run.Stdout).DoesNotContain("tiny");
+            await Assert.That(run.ExitCode).IsEqualTo(1);
+        }
+        finally
+        {
+            Directory.Delete(shared, recursive: true);
+        }
+    }
 }
