@@ -254,11 +254,18 @@ public sealed class ContainerLauncher(ILogger log)
             {
                 Process.Kill(pid, Process.SIGKILL);
                 Process.WaitForExit(pid);
+                // A child that makes its mounts before it is released may have failed first, and its process and
+                // namespaces be gone: what it reported is the cause.
+                var early = new int[2];
+                if (FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(early.AsSpan())) == 8 && early[1] != 0)
+                    throw SetupFailure(spec, plan.Steps[early[0]], early[1]);
                 throw;
             }
 
             var pausesForHooks = hooks?.Hooks.PausesBeforePivot == true;
-            FileDescriptor.WriteAll(syncWrite, [1]);
+            // EPIPE: a child that makes its mounts before it is released (ContainerPlan) failed meanwhile; its report follows.
+            var released = FileDescriptor.TryWriteAll(syncWrite, [1]);
+            if (released != 0 && released != Errno.EPIPE) throw new SyscallException("write", released);
             if (!pausesForHooks) CloseRelease(ref syncWrite);
 
             Span<int> report = stackalloc int[2];

@@ -8,6 +8,8 @@ namespace Tiny.Runtime.Launch;
 /// Where <c>tiny run --timing</c> spends its time, as consecutive phases on the parent's CLOCK_MONOTONIC. The parent
 /// marks the end of each of its phases; the child's steps after it is released are read from the timestamps it left
 /// in shared memory (<see cref="NativePlan.StepEnds"/>) and summed per kind of step, so the phases add up to the total.
+/// What the child does before it is released (its mounts, when it is released just before pivot_root) overlaps the
+/// parent's phases and is not shown.
 /// </summary>
 public sealed class LaunchTiming(long start)
 {
@@ -51,7 +53,7 @@ public sealed class LaunchTiming(long start)
             or ClearAmbientCapabilities or SetNoNewPrivileges => "child caps + ids",
         LoadSeccompFilter => "child seccomp load",
         JoinCgroup => "child cgroup join",
-        Exec => "exec",
+        Exec or ExecThroughTrampoline => "exec",
         _ => "child other setup",
     };
 

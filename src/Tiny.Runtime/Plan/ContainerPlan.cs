@@ -50,27 +50,39 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
         foreach (var fd in channel.Hooks?.InputWrites ?? []) steps.Add(new CloseFd(fd));
-        steps.Add(new WaitForParent(channel.SyncRead));
         var pauseForHooks = spec.Hooks?.PausesBeforePivot == true;
-        if (!pauseForHooks) steps.Add(new CloseFd(channel.SyncRead));
-        // Before any namespace is joined (the paths are the host's) and, with a user namespace, while the child's IDs
-        // are still the host's root (cgroup v1 moves only for root's effective UID: __cgroup1_procs_write()).
-        foreach (var file in cgroupMembershipFiles ?? []) steps.Add(new JoinCgroup(file));
-        // Released once the parent has written the maps: become the container's root, so that what the child
-        // creates belongs to a mapped ID (else EOVERFLOW) and no group of the host's stays. A change of
-        // effective IDs clears the parent-death signal (commit_creds() in kernel/cred.c): set it again.
-        if (spec.UserNamespace is not null)
+        // Released by the parent once it has made the cgroup (and written the id maps, attached the network), the child
+        // moves itself into the cgroup: before any namespace is joined (the paths are the host's) and, with a user
+        // namespace, while the child's IDs are still the host's root (cgroup v1 moves only for root's effective UID:
+        // __cgroup1_procs_write()).
+        List<ChildStep> release = [new WaitForParent(channel.SyncRead)];
+        if (!pauseForHooks) release.Add(new CloseFd(channel.SyncRead));
+        release.AddRange((cgroupMembershipFiles ?? []).Select(file => new JoinCgroup(file)));
+        // Joined after the child moved into the container's cgroup, so that cgroup is its root (cgroup_namespaces(7)).
+        if (namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)) release.Add(new Unshare(Namespace.CLONE_NEWCGROUP));
+        // Where nothing before pivot_root needs the parent, the child makes its mounts meanwhile (the host has two
+        // cores or more) and is released just before pivot_root, while the host's cgroup files are still in view: not
+        // with a user namespace (the parent writes its maps first), a cgroup mounted in the rootfs (the parent makes the
+        // directories it shows), a joined mount, user, pid or cgroup namespace, or hooks that pause the child.
+        var releasedAtPivot = spec.UserNamespace is null && spec.CgroupMountFlags is null && !pauseForHooks
+            && namespaces.All(n => n.Path is null || n.Type is Namespace.CLONE_NEWNET or Namespace.CLONE_NEWIPC or Namespace.CLONE_NEWUTS);
+        if (!releasedAtPivot)
         {
-            if (!spec.SetgroupsDenied) steps.Add(new SetGroups([]));
-            steps.AddRange([new SetGid(0), new SetUid(0)]);
-            if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
+            steps.AddRange(release.Where(s => s is not Unshare));
+            // Released once the parent has written the maps: become the container's root, so that what the child
+            // creates belongs to a mapped ID (else EOVERFLOW) and no group of the host's stays. A change of
+            // effective IDs clears the parent-death signal (commit_creds() in kernel/cred.c): set it again.
+            if (spec.UserNamespace is not null)
+            {
+                if (!spec.SetgroupsDenied) steps.Add(new SetGroups([]));
+                steps.AddRange([new SetGid(0), new SetUid(0)]);
+                if (execFifo is null) steps.Add(new SetParentDeathSignal(Process.SIGKILL));
+            }
         }
         // The mount namespace is joined last: the other paths are resolved in the one we start in.
         foreach (var ns in namespaces.Where(n => n.Path is not null).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
             steps.Add(new JoinNamespace(ns.Path!, ns.Type));
-        // Joined after the child moved into the container's cgroup, so that cgroup is its root
-        // (cgroup_namespaces(7)).
-        if (namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)) steps.Add(new Unshare(Namespace.CLONE_NEWCGROUP));
+        if (!releasedAtPivot) steps.AddRange(release.OfType<Unshare>());
         steps.Add(new SetUmask(0));
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         var rootfsSteps = RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
@@ -79,7 +91,8 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             copiedTmpfs: channel.CopiedTmpfs).ToList();
         // The hooks of the create operation run once the mounts are made and before pivot_root (runtime.md, "Lifecycle"):
         // the runtime's own while the child waits, then the container's, which the child runs with the host's root still in view.
-        List<ChildStep> createHooks = pauseForHooks ? [new PauseForHooks(channel.ErrorWrite, channel.SyncRead), new CloseFd(channel.SyncRead)] : [];
+        List<ChildStep> createHooks = releasedAtPivot ? release : [];
+        if (pauseForHooks) createHooks.AddRange([new PauseForHooks(channel.ErrorWrite, channel.SyncRead), new CloseFd(channel.SyncRead)]);
         createHooks.AddRange(RunHooks(spec, channel, HookKind.CreateContainer));
         rootfsSteps.InsertRange(rootfsSteps.FindIndex(s => s is PivotRoot), createHooks);
         steps.AddRange(rootfsSteps);

@@ -187,6 +187,22 @@ public class BridgeRunTests
     }
 
     [Test]
+    public async Task A_mount_that_fails_while_the_parent_attaches_the_network_is_the_error_and_leaves_nothing()
+    {
+        // The child makes its mounts while the parent makes its cgroup and attaches eth0: it may be gone before
+        // the attach ends, and the mount is still what is reported.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var name = Tiny.UniqueName("badmount");
+            var result = await Tiny.RunInBusybox(["--name", name, "-p", "18083:80", "-v", "/etc/passwd:/bin"], "true");
+            await Assert.That(result.Stderr).IsEqualTo("tiny: mount /etc/passwd on /bin: not a directory\n");
+            await Assert.That(result.ExitCode).IsEqualTo(125);
+            await AssertNothingLeftOf(name);
+            await Assert.That(Tiny.CgroupDirectoriesOf(name)).IsEmpty();
+        }
+    }
+
+    [Test]
     public async Task A_taken_address_an_address_outside_the_subnet_and_a_busy_port_are_refused()
     {
         var holder = Tiny.UniqueName("holder");

@@ -24,7 +24,7 @@ public class TimingTests
         await Assert.That(phases.Keys).IsEquivalentTo(
         [
             "parse/spec", "seccomp program", "launcher setup", "plan + native layout", "clone", "cgroup create",
-            "child wake-up", "child other setup", "child cgroup join", "child mounts", "child pivot_root", "child caps + ids",
+            "child wake-up", "child other setup", "child cgroup join", "child pivot_root", "child mounts", "child caps + ids",
             "child seccomp load", "exec", "container run", "cleanup", "total",
         ], CollectionOrdering.Matching);
         var sum = phases.Where(p => p.Key != "total").Sum(p => p.Value);

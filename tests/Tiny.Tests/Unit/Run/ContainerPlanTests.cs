@@ -66,30 +66,42 @@ public class ContainerPlanTests
         await Assert.That(IndexOf<MountInRoot>(plan)).IsLessThan(IndexOf<PivotRoot>(plan));
     }
 
+    static readonly string[] MembershipFiles = ["/sys/fs/cgroup/memory/tiny-c1/tasks", "/sys/fs/cgroup/pids/tiny-c1/tasks"];
+
     [Test]
-    public async Task Nothing_happens_before_the_parent_releases_the_child_and_the_cgroup_namespace_follows()
+    public async Task The_child_makes_its_mounts_while_the_parent_works_and_is_released_into_its_cgroup_just_before_pivot_root()
     {
-        var plan = Build(Spec());
+        var spec = Spec() with { Namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWCGROUP), new(Namespace.CLONE_NEWNET, "/proc/7/ns/net")] };
+        var plan = ContainerPlan.Build(spec, Channel, null, signalMask: 0, lastCap: 40, [], cgroupMembershipFiles: MembershipFiles);
         var wait = IndexOf<WaitForParent>(plan, w => w.Fd == 5);
-        await Assert.That(plan.Steps.Take(wait).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
-        await Assert.That(plan.Steps.Take(wait).OfType<CloseFd>().Select(c => c.Fd)).IsEquivalentTo([6, 7], CollectionOrdering.Matching);
-        await Assert.That(plan.Steps[wait + 1]).IsEqualTo(new CloseFd(5));
-        await Assert.That(plan.Steps[wait + 2]).IsEqualTo(new Unshare(Namespace.CLONE_NEWCGROUP));
-        await Assert.That(IndexOf<MountStep>(plan)).IsGreaterThan(wait);
+        await Assert.That(plan.Steps.Take(3)).IsEquivalentTo([(ChildStep)new SetParentDeathSignal(Process.SIGKILL), new CloseFd(6), new CloseFd(7)],
+            CollectionOrdering.Matching);
+        await Assert.That(IndexOf<JoinNamespace>(plan)).IsLessThan(IndexOf<MountStep>(plan));
+        await Assert.That(IndexOf<MountStep>(plan)).IsLessThan(wait);
+        // Released, it moves into its cgroup while the host's cgroup files are still in view, then makes that its root.
+        await Assert.That(plan.Steps.Skip(wait + 1).Take(5)).IsEquivalentTo(
+            [(ChildStep)new CloseFd(5), new JoinCgroup(MembershipFiles[0]), new JoinCgroup(MembershipFiles[1]),
+                new Unshare(Namespace.CLONE_NEWCGROUP), new PivotRoot("/srv/rootfs")],
+            CollectionOrdering.Matching);
     }
 
     [Test]
-    public async Task The_child_moves_itself_into_its_cgroup_once_released_before_any_namespace_is_joined_or_unshared()
+    public async Task Where_the_rootfs_shows_its_cgroup_nothing_happens_before_the_parent_releases_the_child()
     {
-        var spec = Spec() with { Namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWCGROUP), new(Namespace.CLONE_NEWNET, "/proc/7/ns/net")] };
-        var plan = ContainerPlan.Build(spec, Channel, null, signalMask: 0, lastCap: 40, [],
-            cgroupMembershipFiles: ["/sys/fs/cgroup/memory/tiny-c1/tasks", "/sys/fs/cgroup/pids/tiny-c1/tasks"]);
-        var wait = IndexOf<WaitForParent>(plan);
-        await Assert.That(plan.Steps.Skip(wait + 2).Take(2)).IsEquivalentTo(
-            [(ChildStep)new JoinCgroup("/sys/fs/cgroup/memory/tiny-c1/tasks"), new JoinCgroup("/sys/fs/cgroup/pids/tiny-c1/tasks")],
-            CollectionOrdering.Matching);
-        await Assert.That(IndexOf<JoinNamespace>(plan)).IsEqualTo(wait + 4);
-        await Assert.That(IndexOf<Unshare>(plan)).IsGreaterThan(wait + 4);
+        foreach (var spec in new[]
+        {
+            Spec() with { CgroupMountFlags = Mount.MS_RDONLY },
+            Spec() with { Namespaces = [new(Namespace.CLONE_NEWNS, "/proc/7/ns/mnt"), new(Namespace.CLONE_NEWCGROUP)] },
+        })
+        {
+            var plan = ContainerPlan.Build(spec, Channel, null, signalMask: 0, lastCap: 40, [], cgroupMembershipFiles: MembershipFiles);
+            var wait = IndexOf<WaitForParent>(plan, w => w.Fd == 5);
+            await Assert.That(plan.Steps.Take(wait).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
+            await Assert.That(plan.Steps.Skip(wait + 1).Take(3)).IsEquivalentTo(
+                [(ChildStep)new CloseFd(5), new JoinCgroup(MembershipFiles[0]), new JoinCgroup(MembershipFiles[1])], CollectionOrdering.Matching);
+            await Assert.That(IndexOf<Unshare>(plan)).IsGreaterThan(wait + 3);
+            await Assert.That(plan.Steps.Select((step, i) => (step, i)).First(p => p.step is MountStep or JoinNamespace).i).IsGreaterThan(wait + 3);
+        }
         await Assert.That(Build(Spec()).Steps.OfType<JoinCgroup>()).IsEmpty();
     }
 
