@@ -143,6 +143,11 @@ public class OciCommandLineTests
                 ExitCode = -1, Finished = DateTimeOffset.UtcNow, FreezerDirectory = "/sys/fs/cgroup/freezer/tiny-full",
                 Hooks = new() { Poststop = [new() { Path = "/h", Args = ["h", "x"], Env = ["A=1"], Timeout = 3 }], Prestart = [] },
             },
+            new()
+            {
+                Id = "escapes", Bundle = "back\\slash\ttab\nline\rcr\bbs\fff\u0001\u007f`grave`/slash", Rootfs = "日本 \U0001F600 \u00e9 \u2028",
+                Annotations = new() { ["\"quoted\" & 'single'"] = "<html>+" },
+            },
         ];
         // The full record sets every property, so that a property added to the record and not to the writer fails here.
         foreach (var property in typeof(ContainerRecord).GetProperties())
