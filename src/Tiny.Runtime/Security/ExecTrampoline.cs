@@ -164,8 +164,11 @@ public sealed class ExecTrampoline : IDisposable
         var argvArray = candidatesArray + 8 * (candidates.Count + 1);
         var envpArray = argvArray + 8 * (argv.Count + 1);
         var strings = envpArray + 8 * (envp.Count + 1);
-        var encoded = candidates.Concat(argv).Concat(envp).Select(s => Encoding.UTF8.GetBytes(s)).ToArray();
-        var image = new byte[strings + encoded.Sum(s => s.Length + 1)];
+        // Loops, not LINQ: the generic instantiations' first calls cost more than the rest at each launch.
+        var length = strings;
+        foreach (var list in new[] { candidates, argv, envp })
+            for (var i = 0; i < list.Count; i++) length += Encoding.UTF8.GetByteCount(list[i]) + 1;
+        var image = new byte[length];
         var span = image.AsSpan();
 
         span[0] = 0x7f; // ELFMAG: 0x7f 'E' 'L' 'F'
@@ -192,16 +195,14 @@ public sealed class ExecTrampoline : IDisposable
         Encoding.ASCII.GetBytes(nonce, span[(parameters + 32)..]);
 
         var next = strings;
-        var slot = candidatesArray;
-        foreach (var (s, index) in encoded.Select((s, i) => (s, i)))
+        foreach (var (list, array) in new[] { (candidates, candidatesArray), (argv, argvArray), (envp, envpArray) })
         {
             // Each array ends in a NULL pointer, already zero.
-            if (index == candidates.Count) slot = argvArray;
-            if (index == candidates.Count + argv.Count) slot = envpArray;
-            BinaryPrimitives.WriteUInt64LittleEndian(span[slot..], LoadAddress + (ulong)next);
-            slot += 8;
-            s.CopyTo(span[next..]);
-            next += s.Length + 1;
+            for (var i = 0; i < list.Count; i++)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(span[(array + 8 * i)..], LoadAddress + (ulong)next);
+                next += Encoding.UTF8.GetBytes(list[i], span[next..]) + 1;
+            }
         }
         return image;
     }
