@@ -111,7 +111,22 @@ public sealed class ExecTrampoline : IDisposable
         !spec.Init
         && (spec.Namespaces?.Any(ns => ns.Type == Namespace.CLONE_NEWPID && ns.Path is null) ?? true)
         && !(spec.CapabilitySets?.Bounding ?? spec.Capabilities).Contains(Capability.SysPtrace)
+        && ExecKeepsCapabilities(spec)
         && KernelExecutesMemoryFiles();
+
+    /// <summary>
+    /// Whether the extra exec leaves the command's capabilities as one exec would (capabilities(7), "Transformation of
+    /// capabilities during execve()"). UID 0 gets its inheritable and bounding sets from any exec, the trampoline's
+    /// too. Another user keeps only its ambient set through the trampoline; with no_new_privs the command's file
+    /// capabilities are then capped by that set instead of the permitted one (cap_bprm_creds_from_file), which took
+    /// binding to low ports from non-root services under runc-dmz (runc issue 4125).
+    /// </summary>
+    static bool ExecKeepsCapabilities(RunSpec spec)
+    {
+        var permitted = (spec.CapabilitySets?.Permitted ?? spec.Capabilities).Mask;
+        var ambient = spec.CapabilitySets?.Ambient.Mask ?? 0;
+        return spec.Uid == 0 || !spec.NoNewPrivileges || (permitted & ~ambient) == 0;
+    }
 
     /// <summary>vm.memfd_noexec 2 forbids exec of any memory file (kernel 6.3 and later; none before).</summary>
     static bool KernelExecutesMemoryFiles()

@@ -78,6 +78,23 @@ public class ExecTrampolineTests
     }
 
     [Test]
+    public async Task A_user_other_than_root_with_no_new_privs_is_covered_only_when_it_permits_no_more_than_its_ambient_set()
+    {
+        var bind = new CapabilitySet(1UL << (int)Capability.NetBindService);
+        await Assert.That(ExecTrampoline.Covers(Spec() with { Uid = 0, NoNewPrivileges = true })).IsTrue();
+        await Assert.That(ExecTrampoline.Covers(Spec() with { Uid = 1000, NoNewPrivileges = false })).IsTrue();
+        await Assert.That(ExecTrampoline.Covers(Spec() with { Uid = 1000, NoNewPrivileges = true })).IsFalse();
+        await Assert.That(ExecTrampoline.Covers(Spec() with
+        {
+            Uid = 1000, NoNewPrivileges = true, CapabilitySets = new ProcessCapabilities(bind, bind, bind, bind, bind),
+        })).IsTrue();
+        await Assert.That(ExecTrampoline.Covers(Spec() with
+        {
+            Uid = 1000, NoNewPrivileges = true, CapabilitySets = new ProcessCapabilities(bind, new(0), new(0), new(0), new(0)),
+        })).IsTrue();
+    }
+
+    [Test]
     public async Task A_covered_init_is_not_dumpable_from_its_first_step_and_execs_through_the_trampoline_last()
     {
         using var trampoline = ExecTrampoline.Open();
