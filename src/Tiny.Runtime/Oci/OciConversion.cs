@@ -66,7 +66,8 @@ public static class OciConversion
     /// <param name="bundle">The bundle directory (absolute): root.path is relative to it.</param>
     /// <param name="id">The container id.</param>
     /// <param name="lsmEnabled">Whether AppArmor / SELinux are on: their labels are skipped where they are off, as runc does.</param>
-    public static OciContainer ToContainer(OciConfig config, string bundle, string id, Func<string, bool> lsmEnabled)
+    /// <param name="compileSeccomp">False to leave linux.seccomp for <see cref="WithSeccomp"/>.</param>
+    public static OciContainer ToContainer(OciConfig config, string bundle, string id, Func<string, bool> lsmEnabled, bool compileSeccomp = true)
     {
         if (config.OciVersion is not { } version || !version.StartsWith("1.", StringComparison.Ordinal))
             throw Error("ociVersion", $"\"{config.OciVersion}\" is not a 1.x runtime spec version");
@@ -95,7 +96,6 @@ public static class OciConversion
         Label(process.ApparmorProfile, "process.apparmorProfile", "apparmor", lsmEnabled, skipped);
         Label(process.SelinuxLabel, "process.selinuxLabel", "selinux", lsmEnabled, skipped);
 
-        var seccomp = linux.Seccomp is null ? null : SeccompPolicy.ForOci(linux.Seccomp);
         var capabilities = Capabilities(process.Capabilities);
         // The kernel raises an ambient capability only when it is permitted and inheritable (capabilities(7));
         // runc ignores the failure for the others, so the ambient set is what both allow.
@@ -139,7 +139,6 @@ public static class OciConversion
             Sysctl = Sysctl(linux.Sysctl, flag => IsNew(flag) || namespaces.Any(n => n.Type == flag && n.Path is { } path && !IsCallers(path, flag))),
             CgroupsPath = CgroupsPath(linux.CgroupsPath),
             Limits = Limits(linux.Resources),
-            SeccompFlags = seccomp is null ? 0 : (uint)seccomp.Flags,
             Tty = process.Terminal,
             Interactive = process.Terminal,
             ConsoleSize = ConsoleSize(process),
@@ -147,7 +146,15 @@ public static class OciConversion
             Personality = Personality(linux.Personality, skipped),
             Hooks = hooks,
         };
-        return new OciContainer(spec, seccomp, config.Annotations ?? [], skipped, config.Hooks);
+        var container = new OciContainer(spec, null, config.Annotations ?? [], skipped, config.Hooks);
+        return compileSeccomp && linux.Seccomp is { } seccomp ? WithSeccomp(container, seccomp) : container;
+    }
+
+    /// <summary>The container with the filter its linux.seccomp asks for.</summary>
+    public static OciContainer WithSeccomp(OciContainer container, LinuxSeccomp seccomp)
+    {
+        var filter = SeccompPolicy.ForOci(seccomp);
+        return container with { Seccomp = filter, Spec = container.Spec with { SeccompFlags = (uint)filter.Flags } };
     }
 
     static ContainerError Error(string field, string problem) => new($"{ConfigFile}: {field} {problem}");

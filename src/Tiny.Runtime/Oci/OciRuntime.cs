@@ -441,11 +441,13 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
                 : "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system)");
         if (preserveFds < 0) throw new ContainerError($"invalid --preserve-fds {preserveFds}: must be 0 or more");
         var fullBundle = Path.GetFullPath(bundle);
-        var container = OciConversion.ToContainer(OciConversion.Load(fullBundle), fullBundle, id, LsmEnabled);
+        var config = OciConversion.Load(fullBundle);
+        var container = OciConversion.ToContainer(config, fullBundle, id, LsmEnabled, compileSeccomp: false);
         foreach (var skipped in container.Skipped) log.ZLogDebug($"{skipped}");
         container = container with { Spec = ForThisHost(container.Spec) with { PreserveFds = preserveFds } };
+        // Before the filter is compiled, which a re-executed tiny would do again.
         ReadOnlyBinary.EnsureFor(container.Spec, tinyRun: false);
-        return container;
+        return config.Linux?.Seccomp is { } seccomp ? OciConversion.WithSeccomp(container, seccomp) : container;
     }
 
     /// <summary>What depends on how tiny runs here: without the host's root, device nodes are bound, and a user
