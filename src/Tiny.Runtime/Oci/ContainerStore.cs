@@ -233,9 +233,9 @@ public sealed partial class ContainerStore(string root)
         var path = Path.Combine(DirectoryOf(id), StateFile);
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(path), StateJsonContext.Default.ContainerRecord);
+            return OciConfigReader.ParseRecord(FileDescriptor.ReadAllBytes(path));
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (SyscallException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR)
         {
             return null;
         }
@@ -355,9 +355,9 @@ public sealed partial class ContainerStore(string root)
         string stat;
         try
         {
-            stat = File.ReadAllText($"/proc/{pid}/stat");
+            stat = FileDescriptor.ReadAllText($"/proc/{pid}/stat");
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        catch (SyscallException)
         {
             return null;
         }

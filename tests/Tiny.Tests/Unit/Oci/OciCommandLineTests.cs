@@ -155,7 +155,10 @@ public class OciCommandLineTests
         foreach (var record in records)
         {
             var expected = System.Text.Json.JsonSerializer.Serialize(record, StateJsonContext.Default.ContainerRecord);
-            await Assert.That(System.Text.Encoding.UTF8.GetString(ContainerStore.Serialize(record))).IsEqualTo(expected);
+            var written = ContainerStore.Serialize(record);
+            await Assert.That(System.Text.Encoding.UTF8.GetString(written)).IsEqualTo(expected);
+            // Read back by hand, it is the same record: every property, since the full one sets them all.
+            await Assert.That(System.Text.Encoding.UTF8.GetString(ContainerStore.Serialize(OciConfigReader.ParseRecord(written)!))).IsEqualTo(expected);
         }
     }
 }
