@@ -63,8 +63,10 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // Where nothing before pivot_root needs the parent, the child makes its mounts meanwhile (the host has two
         // cores or more) and is released just before pivot_root, while the host's cgroup files are still in view: not
         // with a user namespace (the parent writes its maps first), a cgroup mounted in the rootfs (the parent makes the
-        // directories it shows), a joined mount, user, pid or cgroup namespace, or hooks that pause the child.
+        // directories it shows), a joined mount, user, pid or cgroup namespace, hooks that pause the child, or sysctls
+        // with a bridge (they may name the eth0 the parent attaches).
         var releasedAtPivot = spec.UserNamespace is null && spec.CgroupMountFlags is null && !pauseForHooks
+            && (spec.Bridge is null || spec.Sysctl.Count == 0)
             && namespaces.All(n => n.Path is null || n.Type is Namespace.CLONE_NEWNET or Namespace.CLONE_NEWIPC or Namespace.CLONE_NEWUTS);
         if (!releasedAtPivot)
         {

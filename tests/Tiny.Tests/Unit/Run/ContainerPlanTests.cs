@@ -86,12 +86,17 @@ public class ContainerPlanTests
     }
 
     [Test]
-    public async Task Where_the_rootfs_shows_its_cgroup_nothing_happens_before_the_parent_releases_the_child()
+    public async Task Where_something_before_pivot_root_needs_the_parent_nothing_happens_before_it_releases_the_child()
     {
         foreach (var spec in new[]
         {
             Spec() with { CgroupMountFlags = Mount.MS_RDONLY },
             Spec() with { Namespaces = [new(Namespace.CLONE_NEWNS, "/proc/7/ns/mnt"), new(Namespace.CLONE_NEWCGROUP)] },
+            Spec(network: NetworkMode.Bridge) with
+            {
+                Bridge = new BridgeOptions(null, null, []), Sysctl = [new("net.ipv4.conf.eth0.forwarding", "1")],
+                Namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWNET), new(Namespace.CLONE_NEWCGROUP)],
+            },
         })
         {
             var plan = ContainerPlan.Build(spec, Channel, null, signalMask: 0, lastCap: 40, [], cgroupMembershipFiles: MembershipFiles);
