@@ -78,9 +78,10 @@ internal sealed class RunCommand
                 ? RootlessIds.MapsFor(Interop.Process.GetEffectiveUserId(), Interop.Process.GetEffectiveGroupId(), RootlessSettings.Default)
                 : null;
             var spec = options.ToSpec(Environment.GetEnvironmentVariable, asRoot, rootless);
-            // Before the seccomp program, which a re-executed tiny would compile again; not in the first tiny of -d,
-            // whose monitor launches.
-            if (!detach || DetachedRun.IsMonitor) ReadOnlyBinary.EnsureFor(spec, tinyRun: true);
+            // The first tiny of -d starts the monitor, which launches.
+            var startsMonitor = detach && !DetachedRun.IsMonitor;
+            // Before the seccomp program, which a re-executed tiny would compile again.
+            if (!startsMonitor) ReadOnlyBinary.EnsureFor(spec, tinyRun: true);
             launchTiming?.Mark("parse/spec");
             var seccompProgram = SeccompPolicy.ProgramFor(spec.Seccomp, spec.Capabilities);
             launchTiming?.Mark("seccomp program");
@@ -91,7 +92,7 @@ internal sealed class RunCommand
                 if (net is null) log.ZLogInformation($"network: none (rootless: a bridge needs root)");
                 log.ZLogInformation($"rootless: uid map {string.Join(", ", rootless.UidMap)}, gid map {string.Join(", ", rootless.GidMap)}");
             }
-            if (detach && !DetachedRun.IsMonitor) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
+            if (startsMonitor) return DetachedRun.Start(spec, nameGiven: name is not null, pidFile, logFile, log);
             var monitorChannel = DetachedRun.TakeChannel();
             ReportErrors.Channel = monitorChannel ?? -1;
             var containers = new NamedContainers(new ContainerStore(OciCommands.Globals.Root), log);

@@ -58,8 +58,10 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         List<ChildStep> release = [new WaitForParent(channel.SyncRead)];
         if (!pauseForHooks) release.Add(new CloseFd(channel.SyncRead));
         release.AddRange((cgroupMembershipFiles ?? []).Select(file => new JoinCgroup(file)));
-        // Joined after the child moved into the container's cgroup, so that cgroup is its root (cgroup_namespaces(7)).
-        if (namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)) release.Add(new Unshare(Namespace.CLONE_NEWCGROUP));
+        // Unshared after the child moved into the container's cgroup, so that cgroup is its root (cgroup_namespaces(7)).
+        List<ChildStep> cgroupNamespace = namespaces.Any(n => n.Type == Namespace.CLONE_NEWCGROUP && n.Path is null)
+            ? [new Unshare(Namespace.CLONE_NEWCGROUP)]
+            : [];
         // Where nothing before pivot_root needs the parent, the child makes its mounts meanwhile (the host has two
         // cores or more) and is released just before pivot_root, while the host's cgroup files are still in view: not
         // with a user namespace (the parent writes its maps first), a cgroup mounted in the rootfs (the parent makes the
@@ -70,7 +72,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             && namespaces.All(n => n.Path is null || n.Type is Namespace.CLONE_NEWNET or Namespace.CLONE_NEWIPC or Namespace.CLONE_NEWUTS);
         if (!releasedAtPivot)
         {
-            steps.AddRange(release.Where(s => s is not Unshare));
+            steps.AddRange(release);
             // Released once the parent has written the maps: become the container's root, so that what the child
             // creates belongs to a mapped ID (else EOVERFLOW) and no group of the host's stays. A change of
             // effective IDs clears the parent-death signal (commit_creds() in kernel/cred.c): set it again.
@@ -84,7 +86,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // The mount namespace is joined last: the other paths are resolved in the one we start in.
         foreach (var ns in namespaces.Where(n => n.Path is not null).OrderBy(n => n.Type == Namespace.CLONE_NEWNS))
             steps.Add(new JoinNamespace(ns.Path!, ns.Type));
-        if (!releasedAtPivot) steps.AddRange(release.OfType<Unshare>());
+        if (!releasedAtPivot) steps.AddRange(cgroupNamespace);
         steps.Add(new SetUmask(0));
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         var rootfsSteps = RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
@@ -93,7 +95,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             copiedTmpfs: channel.CopiedTmpfs).ToList();
         // The hooks of the create operation run once the mounts are made and before pivot_root (runtime.md, "Lifecycle"):
         // the runtime's own while the child waits, then the container's, which the child runs with the host's root still in view.
-        List<ChildStep> createHooks = releasedAtPivot ? release : [];
+        List<ChildStep> createHooks = releasedAtPivot ? [.. release, .. cgroupNamespace] : [];
         if (pauseForHooks) createHooks.AddRange([new PauseForHooks(channel.ErrorWrite, channel.SyncRead), new CloseFd(channel.SyncRead)]);
         createHooks.AddRange(RunHooks(spec, channel, HookKind.CreateContainer));
         rootfsSteps.InsertRange(rootfsSteps.FindIndex(s => s is PivotRoot), createHooks);

@@ -112,7 +112,7 @@ public sealed class ExecTrampoline : IDisposable
         && (spec.Namespaces?.Any(ns => ns.Type == Namespace.CLONE_NEWPID && ns.Path is null) ?? true)
         && !(spec.CapabilitySets?.Bounding ?? spec.Capabilities).Contains(Capability.SysPtrace)
         && ExecKeepsCapabilities(spec)
-        && KernelExecutesMemoryFiles();
+        && MemoryFileExec.Allowed;
 
     /// <summary>
     /// Whether the extra exec leaves the command's capabilities as one exec would (capabilities(7), "Transformation of
@@ -128,16 +128,22 @@ public sealed class ExecTrampoline : IDisposable
         return spec.Uid == 0 || !spec.NoNewPrivileges || (permitted & ~ambient) == 0;
     }
 
-    /// <summary>vm.memfd_noexec 2 forbids exec of any memory file (kernel 6.3 and later; none before).</summary>
-    static bool KernelExecutesMemoryFiles()
+    /// <summary>vm.memfd_noexec 2 forbids exec of any memory file (kernel 6.3 and later; none before). Read once per
+    /// process: tiny asks before it would re-execute and again as it launches.</summary>
+    static class MemoryFileExec
     {
-        try
+        public static readonly bool Allowed = Read();
+
+        static bool Read()
         {
-            return FileDescriptor.ReadAllText("/proc/sys/vm/memfd_noexec").Trim() != "2";
-        }
-        catch (SyscallException e) when (e.Errno == Errno.ENOENT)
-        {
-            return true;
+            try
+            {
+                return FileDescriptor.ReadAllText("/proc/sys/vm/memfd_noexec").Trim() != "2";
+            }
+            catch (SyscallException e) when (e.Errno == Errno.ENOENT)
+            {
+                return true;
+            }
         }
     }
 
