@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
 using Tiny.Interop;
 using Tiny.Runtime.Cgroups;
 
@@ -96,7 +95,7 @@ public sealed partial class ContainerStore(string root)
     /// <summary>runc's rule for ids: letters, digits and _ + - . only, so an id is always one path component.</summary>
     public static void ValidateId(string id)
     {
-        if (!ValidId().IsMatch(id) || id is "." or "..") throw new ContainerError($"invalid container id \"{id}\": use letters, digits, _ + - and .");
+        if (id.Length == 0 || id is "." or ".." || !AllIdCharacters(id)) throw new ContainerError($"invalid container id \"{id}\": use letters, digits, _ + - and .");
     }
 
     /// <summary>The state root, readable by its owner only (as runc's): with no other user's access, one cannot lay
@@ -367,8 +366,12 @@ public sealed partial class ContainerStore(string root)
         return ulong.Parse(fields[19], CultureInfo.InvariantCulture);
     }
 
-    [GeneratedRegex(@"^[A-Za-z0-9_+\-.]+$")]
-    private static partial Regex ValidId();
+    private static bool AllIdCharacters(string id)
+    {
+        foreach (var c in id)
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '+' or '-' or '.')) return false;
+        return true;
+    }
 }
 
 /// <summary>A held per-container lock; disposing releases it.</summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Tiny.Runtime.Cgroups;
 using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Security;
@@ -47,7 +46,7 @@ public sealed partial record RunOptions
         if (Command.Count == 0 || Command[0].Length == 0) throw new ContainerError("run needs a command: tiny run [options] [--] COMMAND [ARG...]");
         var rootfs = ResolveRootfs(Rootfs);
         var id = Name ?? RandomId();
-        if (!ValidName().IsMatch(id)) throw new ContainerError($"invalid --name \"{id}\": use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)");
+        if (!IsValidName(id)) throw new ContainerError($"invalid --name \"{id}\": use letters, digits, '_', '.' and '-' (at most 64, starting with a letter or digit)");
         var hostname = Hostname ?? id;
         if (hostname.Length is 0 or > 64) throw new ContainerError($"invalid --hostname \"{hostname}\": 1 to 64 characters");
         var (uid, gid, home) = UserLookup.Resolve(User, rootfs ?? "/");
@@ -177,6 +176,12 @@ public sealed partial record RunOptions
         return (long)Math.Round(value * ResourceLimits.CpuPeriodMicros);
     }
 
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")]
-    private static partial Regex ValidName();
+    /// <summary>Docker's container names, at most 64 long: a letter or digit, then letters, digits, '_', '.' and '-'.</summary>
+    private static bool IsValidName(string name)
+    {
+        if (name.Length is 0 or > 64 || !char.IsAsciiLetterOrDigit(name[0])) return false;
+        foreach (var c in name)
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '.' or '-')) return false;
+        return true;
+    }
 }

@@ -86,6 +86,7 @@ public class OciCommandLineTests
     [Arguments("a/b")]
     [Arguments("")]
     [Arguments("é")]
+    [Arguments("a\n")]
     public async Task Ids_that_are_not_one_plain_path_component_are_refused(string id) =>
         await Assert.That(Assert.Throws<ContainerError>(() => ContainerStore.ValidateId(id)).Message).StartsWith("invalid container id");
 

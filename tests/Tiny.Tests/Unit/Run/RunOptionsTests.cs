@@ -124,6 +124,25 @@ public class RunOptionsTests
     }
 
     [Test]
+    [Arguments("-a", false)]
+    [Arguments(".a", false)]
+    [Arguments("a\n", false)]
+    [Arguments("a b", false)]
+    [Arguments("a_b.c-9", true)]
+    public async Task Names_are_dockers_letters_digits_and_punctuation(string name, bool accepted)
+    {
+        if (accepted) await Assert.That(Spec(Minimal with { Name = name }).Hostname).IsEqualTo(name);
+        else await Assert.That(Assert.Throws<ContainerError>(() => Spec(Minimal with { Name = name })).Message).StartsWith("invalid --name");
+    }
+
+    [Test]
+    public async Task Names_are_at_most_64_characters()
+    {
+        await Assert.That(Spec(Minimal with { Name = new string('n', 64) }).Hostname).IsEqualTo(new string('n', 64));
+        await Assert.That(Assert.Throws<ContainerError>(() => Spec(Minimal with { Name = new string('n', 65) })).Message).StartsWith("invalid --name");
+    }
+
+    [Test]
     public async Task User_names_are_read_from_the_rootfs()
     {
         var rootfs = Directory.CreateTempSubdirectory("tiny-users-").FullName;
