@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Writes src/Tiny/startup.order: the managed methods tiny enters on its common paths, in first-entry order.
+
+Run as root: build/startup-order.py
+
+ILC lays methods out in that order (IlcOrderFile in Tiny.csproj), so the code a start-up runs shares a few 64 KB
+blocks of the binary instead of touching most of them: the kernel maps a file's pages in 64 KB blocks on a read
+fault (fault-around), so scattered start-up code made nearly all of tiny's 3 MB of managed code resident.
+
+How: publishes tiny with symbols into a temporary directory, then runs each scenario below under ptrace with an
+int3 on the first byte of every managed method. A breakpoint hit records the method, puts the original byte back
+and resumes there, so each method traps once. Children (the container's init before its exec, tiny's own
+re-exec and monitor) are traced too, since they inherit the breakpoints; any other program is detached at exec.
+
+Names ILC does not know are skipped when it reads the file, so a stale file only lays out less well.
+"""
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUTPUT = os.path.join(ROOT, "src", "Tiny", "startup.order")
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_TRACEME, PTRACE_CONT, PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_DETACH, PTRACE_SETOPTIONS = 0, 7, 12, 13, 17, 0x4200
+OPTIONS = 0x2 | 0x4 | 0x8 | 0x10 | 0x100000  # TRACEFORK, TRACEVFORK, TRACECLONE, TRACEEXEC, EXITKILL
+EVENT_EXEC = 4
+WALL = 0x40000000
+INT3 = 0xCC
+
+
+class Registers(ctypes.Structure):  # struct user_regs_struct, x86-64
+    _fields_ = [(name, ctypes.c_ulonglong) for name in
+                "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ss "
+                "fs_base gs_base ds es fs gs".split()]
+
+
+def ptrace(request, pid, address=0, data=0):
+    if libc.ptrace(request, pid, ctypes.c_void_p(address), ctypes.c_void_p(data)) == -1:
+        error = ctypes.get_errno()
+        raise OSError(error, f"ptrace({request}, {pid}): {os.strerror(error)}")
+
+
+class Binary:
+    """The managed methods of an unstripped tiny: entry address -> symbol names (folded bodies share one)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.image = open(path, "rb").read()
+        self.names = {}
+        symbols = subprocess.run(["nm", "--defined-only", path], check=True, capture_output=True, text=True).stdout
+        bounds = {}
+        for line in symbols.splitlines():
+            address, _, name = line.split(maxsplit=2)
+            if name in ("__start___managedcode", "__stop___managedcode"):
+                bounds[name] = int(address, 16)
+            self.names.setdefault(int(address, 16), []).append(name)
+        self.start, self.stop = bounds["__start___managedcode"], bounds["__stop___managedcode"]
+        self.entries = sorted(a for a in self.names if self.start <= a < self.stop)
+        # A non-PIE ELF whose first PT_LOAD maps file offset 0 at 0x400000 (tiny is linked static, non-PIE).
+        self.base = 0x400000
+
+    def original_byte(self, address):
+        return self.image[address - self.base]
+
+    def is_image_of(self, pid):
+        try:
+            with open(f"/proc/{pid}/exe", "rb") as exe:
+                return exe.read(65536) == self.image[:65536]
+        except OSError:
+            return False
+
+    def arm(self, pid):
+        code = bytearray(self.image[self.start - self.base:self.stop - self.base])
+        for entry in self.entries:
+            code[entry - self.start] = INT3
+        self._write_code(pid, code)
+
+    def disarm(self, pid):
+        self._write_code(pid, self.image[self.start - self.base:self.stop - self.base])
+
+    def _write_code(self, pid, code):
+        with open(f"/proc/{pid}/mem", "r+b", buffering=0) as memory:
+            memory.seek(self.start)
+            memory.write(code)
+
+
+def trace(binary, argv, entered):
+    """Runs argv under ptrace; adds each managed method entered for the first time to entered (ordered keys).
+
+    Returns argv's exit status once it has exited. Processes it left running (a created container's init) are
+    given their code back and detached."""
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        libc.ptrace(PTRACE_TRACEME, 0, None, None)
+        os.execv(argv[0], argv)
+    os.waitpid(pid, 0)
+    ptrace(PTRACE_SETOPTIONS, pid, 0, OPTIONS)
+    binary.arm(pid)
+    ptrace(PTRACE_CONT, pid)
+    tasks, exit_status = {pid}, None
+    while exit_status is None or tasks:
+        tid, status = os.waitpid(-1, WALL)
+        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+            tasks.discard(tid)
+            if tid == pid:
+                exit_status = os.waitstatus_to_exitcode(status)
+                for left in tasks:
+                    binary.disarm(left)
+                    os.kill(left, signal.SIGSTOP)
+            continue
+        tasks.add(tid)  # a new child may stop before its parent's clone event is reported
+        signal_number, event = os.WSTOPSIG(status), status >> 16
+        if exit_status is not None and signal_number == signal.SIGSTOP and not event:
+            ptrace(PTRACE_DETACH, tid)
+            tasks.discard(tid)
+        elif event == EVENT_EXEC:
+            if binary.is_image_of(tid):
+                binary.arm(tid)
+                ptrace(PTRACE_CONT, tid)
+            else:
+                ptrace(PTRACE_DETACH, tid)
+                tasks.discard(tid)
+        elif event:
+            ptrace(PTRACE_CONT, tid)
+        elif signal_number == signal.SIGTRAP and breakpoint_hit(binary, tid, entered):
+            ptrace(PTRACE_CONT, tid)
+        else:
+            ptrace(PTRACE_CONT, tid, 0, 0 if signal_number == signal.SIGSTOP else signal_number)
+    return exit_status
+
+
+def breakpoint_hit(binary, tid, entered):
+    """Whether tid stopped on one of the breakpoints; if so, the method is recorded and tid resumes at its entry."""
+    registers = Registers()
+    ptrace(PTRACE_GETREGS, tid, 0, ctypes.addressof(registers))
+    address = registers.rip - 1
+    if not binary.start <= address < binary.stop or address not in binary.names:
+        return False
+    with open(f"/proc/{tid}/mem", "r+b", buffering=0) as memory:
+        memory.seek(address)
+        if memory.read(1)[0] == INT3:  # else disarmed after the trap
+            memory.seek(address)
+            memory.write(bytes([binary.original_byte(address)]))
+    registers.rip = address
+    ptrace(PTRACE_SETREGS, tid, 0, ctypes.addressof(registers))
+    entered.setdefault(address, None)
+    return True
+
+
+def scenarios(tiny, work):
+    """The paths to lay out first, most common first: what a user and the benchmark run."""
+    rootfs = os.path.join(work, "bundle", "rootfs")
+    bundle, state = os.path.join(work, "bundle"), os.path.join(work, "state")
+    oci = [tiny, "--root", state]
+    yield [tiny, "--version"]
+    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "/bin/true"]
+    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "true"]
+    yield [tiny, "run", "--rootfs", rootfs, "--", "/bin/true"]
+    yield [tiny, "run", "--rootfs", rootfs, "--", "/bin/true"]
+    yield oci + ["run", "--bundle", bundle, "order-run"]
+    yield oci + ["create", "--bundle", bundle, "order-csd"]
+    yield oci + ["start", "order-csd"]
+    yield oci + ["delete", "--force", "order-csd"]
+    yield oci + ["create", "--bundle", bundle + "-sleep", "order-exec"]
+    yield oci + ["start", "order-exec"]
+    yield oci + ["state", "order-exec"]
+    yield oci + ["exec", "order-exec", "/bin/true"]
+    yield oci + ["kill", "order-exec", "KILL"]
+    yield oci + ["delete", "--force", "order-exec"]
+    yield oci + ["list"]
+    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "/bin/false"]
+    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "/no/such/command"]
+    yield [tiny, "run", "--no-such-flag"]
+
+
+def make_bundles(tiny, work):
+    """work/bundle runs /bin/true, as build/bench.sh's bundle; work/bundle-sleep runs sleep on the same rootfs."""
+    bundle = os.path.join(work, "bundle")
+    bin_dir = os.path.join(bundle, "rootfs", "bin")
+    os.makedirs(bin_dir)
+    for directory in ("proc", "dev", "sys", "tmp"):
+        os.makedirs(os.path.join(bundle, "rootfs", directory))
+    shutil.copy("/bin/busybox", bin_dir)
+    applets = subprocess.run(["/bin/busybox", "--list"], check=True, capture_output=True, text=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", os.path.join(bin_dir, applet))
+    subprocess.run([tiny, "spec", "--bundle", bundle], check=True)
+    config_path = os.path.join(bundle, "config.json")
+    config = json.load(open(config_path))
+    config["process"]["terminal"] = False
+    config["process"]["args"] = ["/bin/true"]
+    json.dump(config, open(config_path, "w"))
+    os.makedirs(bundle + "-sleep")
+    config["process"]["args"] = ["/bin/sleep", "30"]
+    config["root"]["path"] = os.path.join(bundle, "rootfs")
+    json.dump(config, open(os.path.join(bundle + "-sleep", "config.json"), "w"))
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("startup-order: run as root (the scenarios start containers)")
+    bridge_existed = subprocess.run(["ip", "link", "show", "tiny0"], capture_output=True).returncode == 0
+    state_existed = os.path.exists("/run/tiny")
+    work = tempfile.mkdtemp(prefix="tiny-startup-order.")
+    try:
+        publish = os.path.join(work, "publish")
+        subprocess.run(["dotnet", "publish", os.path.join(ROOT, "src", "Tiny", "Tiny.csproj"), "-c", "Release",
+                        "-o", publish, "-nologo", "-clp:NoSummary", "-p:StripSymbols=false"],
+                       check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, TINY_BUILD_DIR=os.path.join(work, "build")))
+        tiny = os.path.join(publish, "tiny")
+        binary = Binary(tiny)
+        make_bundles(tiny, work)
+        entered = {}
+        for argv in scenarios(tiny, work):
+            before = len(entered)
+            status = trace(binary, argv, entered)
+            print(f"{' '.join(os.path.basename(a) if a.startswith(work) else a for a in argv[1:])}: exit {status},"
+                  f" {len(entered) - before} more methods", file=sys.stderr)
+        with open(OUTPUT, "w") as output:
+            output.write("# Managed methods in first-entry order on tiny's common paths; written by build/startup-order.py.\n")
+            for address in entered:
+                for name in binary.names[address]:
+                    output.write(name + "\n")
+        print(f"{OUTPUT}: {len(entered)} methods of {len(binary.entries)}", file=sys.stderr)
+    finally:
+        subprocess.run([os.path.join(work, "publish", "tiny"), "--root", os.path.join(work, "state"), "delete",
+                        "--force", "order-exec"], capture_output=True)
+        if not bridge_existed:
+            subprocess.run([os.path.join(work, "publish", "tiny"), "network", "prune"], capture_output=True)
+        if not state_existed:
+            shutil.rmtree("/run/tiny", ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
