@@ -234,10 +234,12 @@ def main():
                     output.write(name + "\n")
         print(f"{OUTPUT}: {len(entered)} methods of {len(binary.entries)}", file=sys.stderr)
     finally:
-        subprocess.run([os.path.join(work, "publish", "tiny"), "--root", os.path.join(work, "state"), "delete",
-                        "--force", "order-exec"], capture_output=True)
-        if not bridge_existed:
-            subprocess.run([os.path.join(work, "publish", "tiny"), "network", "prune"], capture_output=True)
+        tiny = os.path.join(work, "publish", "tiny")
+        if os.path.exists(tiny):
+            subprocess.run([tiny, "--root", os.path.join(work, "state"), "delete", "--force", "order-exec"],
+                           capture_output=True)
+            if not bridge_existed:
+                subprocess.run([tiny, "network", "prune"], capture_output=True)
         if not state_existed:
             shutil.rmtree("/run/tiny", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
