@@ -181,7 +181,7 @@ internal sealed class OciCommands
     /// <param name="id">The container id.</param>
     public int State([Argument] string id)
     {
-        Console.WriteLine(JsonSerializer.Serialize(Runtime.State(id), StateJsonContext.Default.OciState));
+        StandardOutput.WriteLine(ContainerStore.Serialize([Runtime.State(id)], asArray: false));
         return 0;
     }
 
@@ -216,7 +216,7 @@ internal sealed class OciCommands
         }
         else if (format == "json")
         {
-            Console.WriteLine(JsonSerializer.Serialize(states.ToArray(), StateJsonContext.Default.OciStateArray));
+            StandardOutput.WriteLine(ContainerStore.Serialize(states.ToArray(), asArray: true));
         }
         else if (format == "table")
         {

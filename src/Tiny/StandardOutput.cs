@@ -10,4 +10,6 @@ namespace Tiny;
 internal static class StandardOutput
 {
     public static void WriteLine(string line) => FileDescriptor.TryWriteAll(1, Encoding.UTF8.GetBytes(line + "\n"));
+
+    public static void WriteLine(byte[] utf8) => FileDescriptor.TryWriteAll(1, [.. utf8, (byte)'\n']);
 }

@@ -70,7 +70,7 @@ public sealed class OciHookState
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ContainerRecord))]
-[JsonSerializable(typeof(OciState))]
+[JsonSerializable(typeof(OciState))] // the reference for ContainerStore.Serialize's test
 [JsonSerializable(typeof(OciState[]))]
 public sealed partial class StateJsonContext : JsonSerializerContext;
 
@@ -299,6 +299,40 @@ public sealed partial class ContainerStore(string root)
             if (record.Finished is { } finished) json.WriteString("finished", finished);
             if (record.FreezerDirectory is { } freezer) json.WriteString("freezerDirectory", freezer);
             json.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// `tiny state` (one state) and `list --format json` (an array) as <see cref="StateJsonContext"/> writes them, byte
+    /// for byte, by hand: the serializer's first use was half of `tiny state`, which containerd and podman call often.
+    /// </summary>
+    public static byte[] Serialize(IReadOnlyList<OciState> states, bool asArray)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = DefaultJsonEscaping.Instance }))
+        {
+            if (asArray) json.WriteStartArray();
+            foreach (var state in states)
+            {
+                json.WriteStartObject();
+                json.WriteString("ociVersion", state.OciVersion);
+                json.WriteString("id", state.Id);
+                json.WriteNumber("pid", state.Pid);
+                json.WriteString("status", state.Status);
+                json.WriteString("bundle", state.Bundle);
+                json.WriteString("rootfs", state.Rootfs);
+                json.WriteString("created", state.Created);
+                if (state.Annotations is { } annotations)
+                {
+                    json.WriteStartObject("annotations");
+                    foreach (var (key, value) in annotations) json.WriteString(key, value);
+                    json.WriteEndObject();
+                }
+                json.WriteString("owner", state.Owner);
+                json.WriteEndObject();
+            }
+            if (asArray) json.WriteEndArray();
         }
         return buffer.WrittenSpan.ToArray();
     }

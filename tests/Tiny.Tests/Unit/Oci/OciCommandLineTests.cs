@@ -162,4 +162,25 @@ public class OciCommandLineTests
             await Assert.That(System.Text.Encoding.UTF8.GetString(ContainerStore.Serialize(OciConfigReader.ParseRecord(written)!))).IsEqualTo(expected);
         }
     }
+
+    [Test]
+    public async Task State_output_is_written_as_the_serializer_writes_it()
+    {
+        OciState[] states =
+        [
+            new() { OciVersion = "1.2.0", Id = "plain", Pid = 7, Status = "running", Bundle = "/b", Rootfs = "/b/rootfs", Created = "2026-11-24T00:00:00Z", Owner = "" },
+            new()
+            {
+                OciVersion = "1.2.0", Id = "escapes", Status = "stopped", Bundle = "/bündle \"q\"\ttab\u0001 \U0001F600 \u2028 <&>'`",
+                Created = "x", Annotations = new() { ["k"] = "v", ["\"quoted\" é"] = "" }, Owner = "root",
+            },
+            new() { Id = "empty annotations", Annotations = [] },
+        ];
+        foreach (var state in states)
+            await Assert.That(System.Text.Encoding.UTF8.GetString(ContainerStore.Serialize([state], asArray: false)))
+                .IsEqualTo(System.Text.Json.JsonSerializer.Serialize(state, StateJsonContext.Default.OciState));
+        foreach (var array in new[] { states, [] })
+            await Assert.That(System.Text.Encoding.UTF8.GetString(ContainerStore.Serialize(array, asArray: true)))
+                .IsEqualTo(System.Text.Json.JsonSerializer.Serialize(array, StateJsonContext.Default.OciStateArray));
+    }
 }
