@@ -267,74 +267,73 @@ public sealed partial class ContainerStore(string root)
     /// builds its metadata through reflection, which cost about 0.8 ms of every launch; its escaping is
     /// <see cref="DefaultJsonEscaping"/>'s.
     /// </summary>
-    internal static byte[] Serialize(ContainerRecord record)
+    internal static byte[] Serialize(ContainerRecord record) => WriteIndented(json =>
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = DefaultJsonEscaping.Instance }))
+        json.WriteStartObject();
+        json.WriteString("ociVersion", record.OciVersion);
+        json.WriteString("id", record.Id);
+        json.WriteNumber("pid", record.Pid);
+        json.WriteNumber("pidStartTime", record.PidStartTime);
+        json.WriteString("bundle", record.Bundle);
+        json.WriteString("rootfs", record.Rootfs);
+        json.WriteString("created", record.Created);
+        WriteMap(json, "annotations", record.Annotations);
+        WriteArray(json, "cgroupDirectories", record.CgroupDirectories);
+        if (record.Hooks is { } hooks)
         {
-            json.WriteStartObject();
-            json.WriteString("ociVersion", record.OciVersion);
-            json.WriteString("id", record.Id);
-            json.WriteNumber("pid", record.Pid);
-            json.WriteNumber("pidStartTime", record.PidStartTime);
-            json.WriteString("bundle", record.Bundle);
-            json.WriteString("rootfs", record.Rootfs);
-            json.WriteString("created", record.Created);
-            json.WriteStartObject("annotations");
-            foreach (var (key, value) in record.Annotations) json.WriteString(key, value);
-            json.WriteEndObject();
-            WriteArray(json, "cgroupDirectories", record.CgroupDirectories);
-            if (record.Hooks is { } hooks)
-            {
-                // Only bundles with hooks pay for the serializer here.
-                json.WritePropertyName("hooks");
-                JsonSerializer.Serialize(json, hooks, StateJsonContext.Default.OciHooks);
-            }
-            if (record.Command is { } command) WriteArray(json, "command", command);
-            json.WriteNumber("monitorPid", record.MonitorPid);
-            json.WriteNumber("monitorStartTime", record.MonitorStartTime);
-            json.WriteBoolean("bridge", record.Bridge);
-            if (record.PidFile is { } pidFile) json.WriteString("pidFile", pidFile);
-            if (record.ExitCode is { } exitCode) json.WriteNumber("exitCode", exitCode);
-            if (record.Finished is { } finished) json.WriteString("finished", finished);
-            if (record.FreezerDirectory is { } freezer) json.WriteString("freezerDirectory", freezer);
-            json.WriteEndObject();
+            // Only bundles with hooks pay for the serializer here.
+            json.WritePropertyName("hooks");
+            JsonSerializer.Serialize(json, hooks, StateJsonContext.Default.OciHooks);
         }
-        return buffer.WrittenSpan.ToArray();
-    }
+        if (record.Command is { } command) WriteArray(json, "command", command);
+        json.WriteNumber("monitorPid", record.MonitorPid);
+        json.WriteNumber("monitorStartTime", record.MonitorStartTime);
+        json.WriteBoolean("bridge", record.Bridge);
+        if (record.PidFile is { } pidFile) json.WriteString("pidFile", pidFile);
+        if (record.ExitCode is { } exitCode) json.WriteNumber("exitCode", exitCode);
+        if (record.Finished is { } finished) json.WriteString("finished", finished);
+        if (record.FreezerDirectory is { } freezer) json.WriteString("freezerDirectory", freezer);
+        json.WriteEndObject();
+    });
 
     /// <summary>
     /// `tiny state` (one state) and `list --format json` (an array) as <see cref="StateJsonContext"/> writes them, byte
     /// for byte, by hand: the serializer's first use was half of `tiny state`, which containerd and podman call often.
     /// </summary>
-    public static byte[] Serialize(IReadOnlyList<OciState> states, bool asArray)
+    public static byte[] Serialize(IReadOnlyList<OciState> states, bool asArray) => WriteIndented(json =>
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = DefaultJsonEscaping.Instance }))
+        if (asArray) json.WriteStartArray();
+        foreach (var state in states)
         {
-            if (asArray) json.WriteStartArray();
-            foreach (var state in states)
-            {
-                json.WriteStartObject();
-                json.WriteString("ociVersion", state.OciVersion);
-                json.WriteString("id", state.Id);
-                json.WriteNumber("pid", state.Pid);
-                json.WriteString("status", state.Status);
-                json.WriteString("bundle", state.Bundle);
-                json.WriteString("rootfs", state.Rootfs);
-                json.WriteString("created", state.Created);
-                if (state.Annotations is { } annotations)
-                {
-                    json.WriteStartObject("annotations");
-                    foreach (var (key, value) in annotations) json.WriteString(key, value);
-                    json.WriteEndObject();
-                }
-                json.WriteString("owner", state.Owner);
-                json.WriteEndObject();
-            }
-            if (asArray) json.WriteEndArray();
+            json.WriteStartObject();
+            json.WriteString("ociVersion", state.OciVersion);
+            json.WriteString("id", state.Id);
+            json.WriteNumber("pid", state.Pid);
+            json.WriteString("status", state.Status);
+            json.WriteString("bundle", state.Bundle);
+            json.WriteString("rootfs", state.Rootfs);
+            json.WriteString("created", state.Created);
+            if (state.Annotations is { } annotations) WriteMap(json, "annotations", annotations);
+            json.WriteString("owner", state.Owner);
+            json.WriteEndObject();
         }
+        if (asArray) json.WriteEndArray();
+    });
+
+    /// <summary>The UTF-8 JSON that <paramref name="write"/> writes, indented and escaped as the serializer does.</summary>
+    static byte[] WriteIndented(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = DefaultJsonEscaping.Instance }))
+            write(json);
         return buffer.WrittenSpan.ToArray();
+    }
+
+    static void WriteMap(Utf8JsonWriter json, string name, IEnumerable<KeyValuePair<string, string>> map)
+    {
+        json.WriteStartObject(name);
+        foreach (var (key, value) in map) json.WriteString(key, value);
+        json.WriteEndObject();
     }
 
     static void WriteArray(Utf8JsonWriter json, string name, string[] items)
