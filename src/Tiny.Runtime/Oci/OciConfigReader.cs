@@ -17,29 +17,26 @@ public static class OciConfigReader
     /// <summary>Reads the value of property <c>name</c> into <c>target</c>; false for a property it does not know.</summary>
     delegate bool Field<in T>(ref Utf8JsonReader reader, T target, string name);
 
-    /// <summary>The config in <paramref name="json"/>, or null for a document that is JSON null.</summary>
+    /// <summary>The config in <paramref name="json"/> (UTF-8), or null for a document that is JSON null.</summary>
     /// <exception cref="JsonException">The document is not JSON or a value has the wrong type.</exception>
-    public static OciConfig? Parse(string json)
-    {
-        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json));
-        if (!reader.Read()) throw new JsonException("the document has no JSON value");
-        var config = Object<OciConfig>(ref reader, ReadConfig);
-        reader.Read();
-        return config;
-    }
+    public static OciConfig? Parse(ReadOnlySpan<byte> json) => Document<OciConfig>(json, ReadConfig);
 
     /// <summary>
     /// tiny's state.json (<see cref="ContainerStore.Serialize"/>) as <see cref="StateJsonContext"/> would read it: the
     /// serializer's first use cost each start, state, kill and delete about 1 ms.
     /// </summary>
     /// <exception cref="JsonException">The document is not JSON or a value has the wrong type.</exception>
-    public static ContainerRecord? ParseRecord(ReadOnlySpan<byte> json)
+    public static ContainerRecord? ParseRecord(ReadOnlySpan<byte> json) => Document<ContainerRecord>(json, ReadRecord);
+
+    static T? Document<T>(ReadOnlySpan<byte> json, Field<T> field) where T : class, new()
     {
+        // A UTF-8 byte order mark, which reading config.json as text (File.ReadAllText) skipped; Utf8JsonReader refuses it.
+        if (json.StartsWith("\uFEFF"u8)) json = json[3..];
         var reader = new Utf8JsonReader(json);
         if (!reader.Read()) throw new JsonException("the document has no JSON value");
-        var record = Object<ContainerRecord>(ref reader, ReadRecord);
+        var value = Object<T>(ref reader, field);
         reader.Read();
-        return record;
+        return value;
     }
 
     static bool ReadRecord(ref Utf8JsonReader reader, ContainerRecord record, string name)

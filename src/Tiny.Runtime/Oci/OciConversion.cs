@@ -41,7 +41,8 @@ public static class OciConversion
     static readonly string[] IpcSysctls =
         ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
 
-    public static OciConfig Parse(string json, string source = ConfigFile)
+    /// <param name="json">config.json's bytes (UTF-8).</param>
+    public static OciConfig Parse(ReadOnlySpan<byte> json, string source = ConfigFile)
     {
         try
         {
@@ -59,7 +60,7 @@ public static class OciConversion
         var path = Path.Combine(bundle, ConfigFile);
         if (!Directory.Exists(bundle)) throw new ContainerError($"bundle {bundle}: no such directory");
         if (!File.Exists(path)) throw new ContainerError($"bundle {bundle}: no {ConfigFile}");
-        return Parse(File.ReadAllText(path), path);
+        return Parse(FileDescriptor.ReadAllBytes(path), path);
     }
 
     /// <param name="config">The parsed config.</param>

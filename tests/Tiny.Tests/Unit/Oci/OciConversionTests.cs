@@ -343,7 +343,7 @@ public class OciConversionTests
     public async Task Unknown_properties_are_ignored_as_the_spec_requires_and_broken_json_is_one_line()
     {
         await Assert.That(Convert(Config(c => c["org.example.extension"] = 1)).Spec.Command[0]).IsEqualTo("sh");
-        var error = Assert.Throws<ContainerError>(() => OciConversion.Parse("{\"process\": [1,", "b/config.json"));
+        var error = Assert.Throws<ContainerError>(() => OciConversion.Parse("{\"process\": [1,"u8, "b/config.json"));
         await Assert.That(error.Message).StartsWith("b/config.json: ");
         await Assert.That(error.Message).DoesNotContain("\n");
     }
