@@ -94,12 +94,10 @@ internal sealed class OciCommands
         if (pidsLimit is not null) config.Pids = new OciPids { Limit = pidsLimit };
         if (blkioWeight is not null) config.BlockIo = new OciBlockIo { Weight = blkioWeight };
         // As runc update: of blockIO only the weight; no device rules or huge page limits.
-        var limits = OciConversion.Limits(config);
-        Runtime.Update(id, limits with
-        {
-            DeviceRules = null, HugepageLimits = null,
-            BlockIo = limits.BlockIo?.Weight is { } weight ? new Runtime.Cgroups.BlockIoLimits(weight) : null,
-        });
+        config.Devices = null;
+        config.HugepageLimits = null;
+        config.BlockIo = config.BlockIo is { Weight: > 0 and var weight } ? new OciBlockIo { Weight = weight } : null;
+        Runtime.Update(id, OciConversion.Limits(config));
         return 0;
     }
 

@@ -442,9 +442,7 @@ public static class OciConversion
             MemorySwapBytes = memory.Swap,
             DeviceRules = resources.Devices is { Length: > 0 } rules ? [.. rules.Select(DeviceRule), .. Cgroups.DeviceRule.RuncDefaults] : null,
             BlockIo = BlockIo(resources.BlockIo),
-            HugepageLimits = resources.HugepageLimits is { Length: > 0 } hugepages
-                ? [.. hugepages.Select((limit, i) => Hugepages(limit, i, hugePageSizes ?? HugepageLimit.HostSizes()))]
-                : null,
+            HugepageLimits = resources.HugepageLimits is { Length: > 0 } hugepages ? Hugepages(hugepages, hugePageSizes ?? HugepageLimit.HostSizes()) : null,
         };
     }
 
@@ -480,14 +478,15 @@ public static class OciConversion
         return limits.IsEmpty ? null : limits;
     }
 
-    static HugepageLimit Hugepages(OciHugepageLimit limit, int index, IReadOnlyList<string> sizes)
+    /// <param name="sizes">This host's huge page sizes, listed once for all the limits.</param>
+    static HugepageLimit[] Hugepages(OciHugepageLimit[] limits, IReadOnlyList<string> sizes) => [.. limits.Select((limit, index) =>
     {
         var field = $"linux.resources.hugepageLimits[{index}].pageSize";
         if (limit.PageSize is not { Length: > 0 } size) throw Error(field, "is required");
         if (!sizes.Contains(size))
             throw Error(field, $"\"{size}\" is not a huge page size of this host ({(sizes.Count == 0 ? "it has none" : string.Join(", ", sizes))}, from {HugepageLimit.SysfsDirectory})");
         return new HugepageLimit(size, limit.Limit);
-    }
+    })];
 
     static DeviceRule DeviceRule(OciDeviceRule rule, int index)
     {
