@@ -63,11 +63,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
         finally
         {
-            if (!created)
-            {
-                RemoveAfterFailure(id);
-                hooks?.RunPoststop();
-            }
+            if (!created) RemoveState(id, hooks);
         }
     }
 
@@ -311,21 +307,13 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             // (no PID namespace), only the state is left.
             if (keep && poststartFailure is null) return exitCode;
             if (record!.CgroupDirectories.Any(Directory.Exists)) Delete(id, force: true);
-            else
-            {
-                _store.Remove(id);
-                hooks?.RunPoststop();
-            }
+            else RemoveState(id, hooks);
             return poststartFailure is null ? exitCode : throw poststartFailure;
         }
         finally
         {
             FileDescriptor.Close(socket);
-            if (record is null)
-            {
-                RemoveAfterFailure(id);
-                hooks?.RunPoststop();
-            }
+            if (record is null) RemoveState(id, hooks);
         }
     }
 
@@ -474,10 +462,11 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         Hooks = container.Hooks,
     };
 
-    /// <summary>After a failed create the launcher has already killed the init and removed its cgroup: the state goes too.</summary>
-    void RemoveAfterFailure(string id)
+    /// <summary>Removes the state of a container whose init and cgroups are gone (if there is any), then runs its poststop hooks.</summary>
+    void RemoveState(string id, HookSession? hooks)
     {
         if (Directory.Exists(_store.DirectoryOf(id))) _store.Remove(id);
+        hooks?.RunPoststop();
     }
 
     void KillAndWait(ContainerRecord record)
