@@ -74,7 +74,10 @@ public class OciHookTests
     });
 
     static JsonObject AllHooks(HookDirectory hooks, string stateDir) => new(Kinds.Select(kind => KeyValuePair.Create(kind,
-        (JsonNode?)new JsonArray(hooks.Hook(kind, "ok", stateDir, kind == "startContainer" ? "/hooks/hook.sh" : null)))));
+        (JsonNode?)new JsonArray(hooks.Hook(kind, "ok", stateDir, PathInContainer(kind))))));
+
+    /// <summary>startContainer runs in the container, where the hook directory is bound on /hooks; the others on the host.</summary>
+    static string? PathInContainer(string kind) => kind == "startContainer" ? "/hooks/hook.sh" : null;
 
     static string Namespace(string pid, string type) => new FileInfo($"/proc/{pid}/ns/{type}").LinkTarget!;
 
@@ -231,14 +234,14 @@ public class OciHookTests
             var stateDir = Path.Combine(runtime.Root, id);
             using var bundle = await Bundle(hooks, ["sleep", "30"], new JsonObject
             {
-                [kind] = new JsonArray(hooks.Hook(kind, "fail", stateDir, kind == "startContainer" ? "/hooks/hook.sh" : null)),
+                [kind] = new JsonArray(hooks.Hook(kind, "fail", stateDir, PathInContainer(kind))),
                 ["poststop"] = new JsonArray(hooks.Hook("poststop", "ok", stateDir)),
             });
             await Assert.That((await runtime.Detached("create", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
             var init = (int)(await runtime.State(id))["pid"]!;
             var start = await runtime.Run("start", id);
             await Assert.That(start.ExitCode).IsEqualTo(125);
-            var path = kind == "startContainer" ? "/hooks/hook.sh" : hooks.Script;
+            var path = PathInContainer(kind) ?? hooks.Script;
             var expected = kind == "startContainer" ? "exit status 3" : "exit status 3: failing as asked";
             await Assert.That(start.Stderr).IsEqualTo($"tiny: {kind} hook #0 ({path}): {expected}\n");
             await Assert.That(Tiny.IsAlive(init)).IsFalse();

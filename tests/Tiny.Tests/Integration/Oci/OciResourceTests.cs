@@ -98,7 +98,6 @@ public class OciResourceTests
             await Assert.That((await runtime.Detached("run", "-d", "--bundle", bundle.Path, id)).ExitCode).IsEqualTo(0);
             await Assert.That((await runtime.Run("exec", id, "uname", "-m")).Stdout.Trim()).IsEqualTo(expected);
         }
-        await Assert.That((await Tiny.Exec("/bin/uname", ["-m"])).Stdout.Trim()).IsEqualTo("x86_64");
     }
 
     [Test]
