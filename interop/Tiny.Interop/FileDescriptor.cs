@@ -14,7 +14,7 @@ public static unsafe partial class FileDescriptor
 
     /// <summary>File type bits of st_mode (inode(7)).</summary>
     public const uint S_IFMT = 0xf000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFCHR = 0x2000, S_IFBLK = 0x6000, S_IFIFO = 0x1000,
-        S_IFLNK = 0xa000, S_IFSOCK = 0xc000;
+        S_IFLNK = 0xa000;
 
     [LibraryImport("libc", EntryPoint = "pipe2", SetLastError = true)]
     private static partial int Pipe2Raw(int* fds, int flags);

@@ -97,7 +97,7 @@ internal static unsafe class ChildProcess
             case Op.Exec: return Exec((byte**)s.A, s.B, s.C);
             case Op.ExecThroughTrampoline:
                 if (Invoke(Nr.Fcntl, s.B, FSetFd, 0) < 0) return LastErrno;
-                Invoke(Nr.Execveat, s.A, (long)Empty, s.C, s.D, AtEmptyPath);
+                Invoke(Nr.Execveat, s.A, (long)Empty, s.C, s.D, DetachedMount.AT_EMPTY_PATH);
                 return LastErrno;
             case Op.JoinNamespace: return JoinNamespace(s.A, s.B);
             case Op.SetDomainname: return Check(Invoke(Nr.Setdomainname, s.A, s.B));
@@ -127,7 +127,7 @@ internal static unsafe class ChildProcess
         }
     }
 
-    const long CloseRangeCloexec = 1 << 2, AtSymlinkNoFollow = 0x100, AtEmptyPath = 0x1000, FSetFd = 2;
+    const long CloseRangeCloexec = 1 << 2, AtSymlinkNoFollow = 0x100, FSetFd = 2;
 
     [SkipLocalsInit]
     static long MonotonicNanoseconds()

@@ -134,7 +134,8 @@ internal sealed unsafe class NativePlan : IDisposable
         Exec s => (new() { Op = Op.Exec, A = a.StringArray(s.Candidates), B = a.StringArray(s.Argv), C = a.StringArray(s.Envp) }, A | B | C),
         ExecThroughTrampoline s => (new()
         {
-            Op = Op.ExecThroughTrampoline, A = s.TrampolineFd, B = s.ReportFd, C = a.StringArray([s.Nonce]), D = a.StringArray(s.Exec.Envp),
+            // The trampoline's image holds the command's argv and envp; its own environment is empty.
+            Op = Op.ExecThroughTrampoline, A = s.TrampolineFd, B = s.ReportFd, C = a.StringArray([s.Nonce]), D = a.StringArray([]),
         }, C | D),
         JoinNamespace s => (new() { Op = Op.JoinNamespace, A = a.String(s.Path), B = (long)s.Type }, A),
         SetDomainname s => (new() { Op = Op.SetDomainname, A = a.String(s.Domainname), B = Encoding.UTF8.GetByteCount(s.Domainname) }, A),

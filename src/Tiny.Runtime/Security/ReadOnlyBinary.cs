@@ -23,7 +23,8 @@ public static class ReadOnlyBinary
     /// exec trampoline covers it, else as <see cref="Ensure"/> (from tiny run when <paramref name="tinyRun"/>).</summary>
     public static void EnsureFor(RunSpec spec, bool tinyRun)
     {
-        if (!ExecTrampoline.Covers(spec)) Ensure(tinyRun);
+        // Only host root gets the trampoline or a read-only binary (as ContainerLauncher decides): others skip Covers' checks.
+        if (Process.IsHostRoot() && !ExecTrampoline.Covers(spec)) Ensure(tinyRun);
     }
 
     /// <summary>Returns when tiny already runs from a read-only mount (or is not root, who alone may make one);
