@@ -66,11 +66,19 @@ public static unsafe partial class FileAt
     }
 
     /// <summary>fstatat(2) of <paramref name="name"/> itself (a symlink is not followed); "" is the directory.</summary>
-    public static Status Stat(int directory, string name)
+    public static Status Stat(int directory, string name) =>
+        TryStat(directory, name) ?? throw new SyscallException("stat", Errno.ENOENT, name);
+
+    /// <summary><see cref="Stat"/>, null where <paramref name="name"/> does not exist.</summary>
+    public static Status? TryStat(int directory, string name)
     {
         // struct stat (x86_64, asm/stat.h): st_mode u32 at 24, st_uid at 28, st_gid at 32, st_rdev u64 at 40.
         byte* stat = stackalloc byte[144];
-        Checked(FstatatRaw(directory, name, stat, AT_SYMLINK_NOFOLLOW | (name.Length == 0 ? DetachedMount.AT_EMPTY_PATH : 0)), "stat", name);
+        if (FstatatRaw(directory, name, stat, AT_SYMLINK_NOFOLLOW | (name.Length == 0 ? DetachedMount.AT_EMPTY_PATH : 0)) < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno == Errno.ENOENT ? null : throw new SyscallException("stat", errno, name);
+        }
         return new Status(*(uint*)(stat + 24), *(uint*)(stat + 28), *(uint*)(stat + 32), *(ulong*)(stat + 40));
     }
 

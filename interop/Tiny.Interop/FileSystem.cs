@@ -38,25 +38,11 @@ public static unsafe partial class FileSystem
 
     const int AT_FDCWD = -100, W_OK = 2, AT_EACCESS = 0x200;
 
-    /// <summary>Whether this process may write the file, checked with its effective IDs (faccessat(2) AT_EACCESS).</summary>
-    [LibraryImport("libc", EntryPoint = "fstatat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int FstatatRaw(int dirFd, string path, byte* stat, int flags);
-
-    const int AT_SYMLINK_NOFOLLOW = 0x100;
-
     /// <summary>The owner and st_mode of a path itself (a symlink is not followed), or null when it does not exist.</summary>
-    public static (uint Owner, uint Mode)? OwnerAndMode(string path)
-    {
-        // struct stat (x86_64, asm/stat.h): st_mode is the u32 at offset 24, st_uid the u32 at 28.
-        byte* stat = stackalloc byte[144];
-        if (FstatatRaw(AT_FDCWD, path, stat, AT_SYMLINK_NOFOLLOW) < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            return errno == Errno.ENOENT ? null : throw new SyscallException("stat", errno, path);
-        }
-        return (*(uint*)(stat + 28), *(uint*)(stat + 24));
-    }
+    public static (uint Owner, uint Mode)? OwnerAndMode(string path) =>
+        FileAt.TryStat(AT_FDCWD, path) is { } status ? (status.Uid, status.Mode) : null;
 
+    /// <summary>Whether this process may write the file, checked with its effective IDs (faccessat(2) AT_EACCESS).</summary>
     public static bool IsWritable(string path) => FaccessatRaw(AT_FDCWD, path, W_OK, AT_EACCESS) == 0;
 
     /// <summary>The file system's magic number (statfs(2) f_type), or null when the path is missing.</summary>

@@ -9,9 +9,6 @@ public sealed class CgroupV1 : ContainerCgroup
 {
     static readonly string[] Controllers = ["memory", "cpu", "cpuacct", "pids"];
 
-    /// <summary>The controllers that may be taken from the v2 tree on a hybrid host.</summary>
-    static readonly string[] UnifiedCandidates = ["blkio", "hugetlb"];
-
     const string Unified = "unified";
 
     readonly Dictionary<string, string> _dirs = [];
@@ -36,8 +33,9 @@ public sealed class CgroupV1 : ContainerCgroup
         {
             // Where cpuacct is mounted with cpu ("cpu,cpuacct", both names linked to it), the cpu directory is both;
             // it only serves statistics, so a host without it goes without.
-            if (controller == "cpuacct" && (HierarchyWith(procSelfCgroup, controller) is not { } names || names.Contains("cpu"))) continue;
-            if (hybrid && UnifiedCandidates.Contains(controller) && HierarchyWith(procSelfCgroup, controller) is null)
+            if (controller == "cpuacct" && (HierarchyWith(procSelfCgroup, controller) is not { } names || Array.IndexOf(names, "cpu") >= 0)) continue;
+            // On a hybrid host blkio and hugetlb may be taken from the v2 tree where no v1 hierarchy has them.
+            if (hybrid && controller is "blkio" or "hugetlb" && HierarchyWith(procSelfCgroup, controller) is null)
             {
                 var dir = DirectoryIn(Unified, "");
                 _unified ??= new CgroupV2(fs, log, Path.GetDirectoryName(dir)!, Path.GetFileName(dir));
@@ -135,7 +133,6 @@ public sealed class CgroupV1 : ContainerCgroup
             foreach (var rate in rates) Write(dir, file, $"{rate.Device} {rate.Rate}");
     }
 
-    /// <summary>Whether <paramref name="controller"/> is a v1 hierarchy this process is in (a /proc/self/cgroup line names it).</summary>
     /// <summary>The controllers of the hierarchy <paramref name="controller"/> is in, null when it is not mounted.</summary>
     // Plain loops: LINQ's Contains on a string[] is a generic virtual call whose first lookup costs ~50 us at each start.
     static string[]? HierarchyWith(string procSelfCgroup, string controller)

@@ -29,7 +29,8 @@ public abstract class ContainerCgroup(ICgroupFileSystem fs, ILogger log)
     /// <summary>
     /// The container's view of its cgroups at /sys/fs/cgroup, as runc mounts it: on v2 its directory; on v1 and hybrid
     /// a tmpfs with each v1 hierarchy's directory bound below it, with <paramref name="flags"/> (read-only in what
-    /// podman sends). Only the hierarchies tiny made a directory in appear; runc mounts no v2 tree on hybrid hosts.
+    /// podman sends). Only the hierarchies tiny made a directory in appear, unified/ included on a hybrid host where a
+    /// limit went to the v2 tree.
     /// </summary>
     public IReadOnlyList<MountRequest> ViewMounts(ulong flags, string mountPoint)
     {

@@ -43,7 +43,8 @@ public sealed class TmpfsCopies : IDisposable
         try
         {
             root = FileDescriptor.Open(rootfs, O_PATH | O_DIRECTORY);
-            var path = ContainerPath.FollowSymlinks(rootfs, request.Destination).TrimStart('/');
+            // RESOLVE_IN_ROOT follows the rootfs's symlinks as the container would.
+            var path = request.Destination.TrimStart('/');
             source = FileAt.TryOpenInRoot(root, path, O_RDONLY | O_DIRECTORY);
             // A missing directory is made by the child, as runc makes it, and the tmpfs starts empty.
             if (source == -Errno.ENOENT) source = -1;
