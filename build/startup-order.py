@@ -52,7 +52,6 @@ class Binary:
     """The managed methods of an unstripped tiny: entry address -> symbol names (folded bodies share one)."""
 
     def __init__(self, path):
-        self.path = path
         self.image = open(path, "rb").read()
         self.names = {}
         symbols = subprocess.run(["nm", "--defined-only", path], check=True, capture_output=True, text=True).stdout
