@@ -100,6 +100,7 @@ internal static unsafe class ChildProcess
                 Invoke(Nr.Execveat, s.A, (long)Empty, s.C, s.D, DetachedMount.AT_EMPTY_PATH);
                 return LastErrno;
             case Op.JoinNamespace: return JoinNamespace(s.A, s.B);
+            case Op.EnterNamespace: return Check(Invoke(Nr.Setns, s.A, s.B));
             case Op.SetDomainname: return Check(Invoke(Nr.Setdomainname, s.A, s.B));
             case Op.SetRlimit:
             {

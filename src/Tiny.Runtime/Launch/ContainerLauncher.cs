@@ -38,6 +38,7 @@ public sealed class ContainerLauncher(ILogger log)
         Action<LaunchedContainer>? cloned = null, int consoleSocket = -1, HookSession? hooks = null)
     {
         RequireRootOrUserNamespace(spec);
+        using var networkNamespace = NetworkNamespaceAhead.StartFor(spec);
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
@@ -47,7 +48,7 @@ public sealed class ContainerLauncher(ILogger log)
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         try
         {
-            var launched = Launch(spec, seccomp, execFifo: null, network, terminal, userNamespace, consoleSocket, hooks, cloned: child =>
+            var launched = Launch(spec, seccomp, execFifo: null, networkNamespace, network, terminal, userNamespace, consoleSocket, hooks, cloned: child =>
             {
                 Volatile.Write(ref _childPid, child.Pid);
                 cloned?.Invoke(child);
@@ -92,8 +93,9 @@ public sealed class ContainerLauncher(ILogger log)
         HookSession? hooks = null)
     {
         RequireRootOrUserNamespace(spec);
+        using var networkNamespace = NetworkNamespaceAhead.StartFor(spec);
         using var userNamespace = OpenUserNamespace(ref spec);
-        return Launch(spec, seccomp, execFifo, network: null, terminal: null, userNamespace, consoleSocket, hooks, cloned);
+        return Launch(spec, seccomp, execFifo, networkNamespace, network: null, terminal: null, userNamespace, consoleSocket, hooks, cloned);
     }
 
     /// <summary>
@@ -199,8 +201,8 @@ public sealed class ContainerLauncher(ILogger log)
     /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind. With prestart or
     /// createRuntime hooks the child first reports (0, 0) when its mounts are made and waits for them to run here.
     /// </summary>
-    LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, ContainerNetwork? network,
-        TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, HookSession? hooks, Action<LaunchedContainer> cloned)
+    LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, NetworkNamespaceAhead? networkNamespace,
+        ContainerNetwork? network, TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, HookSession? hooks, Action<LaunchedContainer> cloned)
     {
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, limits: spec.Limits,
             delegatedOnly: !Process.IsHostRoot());
@@ -219,11 +221,16 @@ public sealed class ContainerLauncher(ILogger log)
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
-                cgroup.MembershipFiles, trampoline);
+                cgroup.MembershipFiles, trampoline, networkNamespace?.Fd ?? -1);
             if (plan.Steps[^1] is ExecThroughTrampoline { Exec: var exec })
                 trampoline!.Seal(channel.ErrorWrite, plan.Steps.Count - 1, exec.Candidates, exec.Argv, exec.Envp);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
+            if (networkNamespace is not null)
+            {
+                networkNamespace.Wait();
+                Timing?.Mark("network namespace wait");
+            }
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
             var pid = Clone(plan.CloneFlags, native);
             Timing?.Mark("clone");
@@ -247,7 +254,7 @@ public sealed class ContainerLauncher(ILogger log)
                 cgroup.Create(spec.Limits);
                 Timing?.Mark("cgroup create");
                 if (spec.OomScoreAdj is { } oomScoreAdj) SetOomScoreAdj(pid, oomScoreAdj);
-                network?.Attach(pid);
+                network?.Attach(pid, networkNamespace?.Fd ?? -1);
                 if (network is not null) Timing?.Mark("network attach");
             }
             catch

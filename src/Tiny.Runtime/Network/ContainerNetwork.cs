@@ -148,15 +148,16 @@ public sealed class ContainerNetwork : IDisposable
         return network;
     }
 
-    /// <summary>Gives the container's network namespace (that of <paramref name="containerPid"/>) its
+    /// <summary>Gives the container's network namespace (<paramref name="namespaceFd"/>, or that of
+    /// <paramref name="containerPid"/> when -1) its
     /// interface: a veth pair whose host end joins the bridge and whose peer is created directly in
     /// the container's namespace as eth0; then, over a socket opened inside that namespace, lo and
     /// eth0 up, the address and the default route, in one datagram.</summary>
-    public void Attach(int containerPid)
+    public void Attach(int containerPid, int namespaceFd = -1)
     {
         container = LeaseOwner.Of(containerPid);
-        using var namespaceHandle = File.OpenHandle($"/proc/{containerPid}/ns/net");
-        var namespaceFd = (int)namespaceHandle.DangerousGetHandle();
+        using var namespaceHandle = namespaceFd < 0 ? File.OpenHandle($"/proc/{containerPid}/ns/net") : null;
+        if (namespaceHandle is not null) namespaceFd = (int)namespaceHandle.DangerousGetHandle();
         var w = new NetlinkWriter();
         RouteMessages.CreateVethPair(w, route.NextSequence(), HostLink, mtu, bridgeIndex, ContainerInterface, namespaceFd);
         route.Execute(w, 1);

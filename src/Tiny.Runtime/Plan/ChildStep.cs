@@ -229,6 +229,12 @@ public sealed record JoinNamespace(string Path, ulong Type) : ChildStep
     public override string Describe() => $"join namespace {Path}";
 }
 
+/// <summary>setns(2) into the namespace <see cref="Fd"/> refers to (one tiny made ahead of clone).</summary>
+public sealed record EnterNamespace(int Fd, ulong Type) : ChildStep
+{
+    public override string Describe() => $"enter the {Oci.OciConversion.ProcNamespaceFiles[Type]} namespace made for the container";
+}
+
 public sealed record SetDomainname(string Domainname) : ChildStep
 {
     public override string Describe() => $"set domainname {Domainname}";

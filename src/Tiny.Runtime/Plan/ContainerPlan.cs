@@ -32,14 +32,16 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// parent has made it.</param>
     /// <param name="trampoline">The exec trampoline the child reaches its command through, not dumpable until then
     /// (<see cref="ExecTrampoline"/>); null to exec the command itself.</param>
+    /// <param name="networkNamespace">The container's new network namespace, made ahead (<see cref="Launch.NetworkNamespaceAhead"/>):
+    /// the child enters it first thing instead of cloning one; -1 to clone it.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
         IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null,
-        ExecTrampoline? trampoline = null)
+        ExecTrampoline? trampoline = null, int networkNamespace = -1)
     {
         var namespaces = spec.Namespaces ?? DefaultNamespaces(spec.Network);
-        ulong flags = 0;
-        foreach (var ns in namespaces)
-            if (ns.Path is null && ns.Type != Namespace.CLONE_NEWCGROUP) flags |= ns.Type;
+        var flags = NewNamespaces(spec);
+        var ownNetwork = (flags & Namespace.CLONE_NEWNET) != 0;
+        if (ownNetwork && networkNamespace >= 0) flags &= ~Namespace.CLONE_NEWNET;
         // Namespaces cloned along with a user namespace belong to it (user_namespaces(7)): the child's
         // capabilities there let it mount, set the hostname and so on, and it has none outside.
         if (spec.UserNamespace is not null) flags |= Namespace.CLONE_NEWUSER;
@@ -50,6 +52,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
         foreach (var fd in channel.Hooks?.InputWrites ?? []) steps.Add(new CloseFd(fd));
+        if (ownNetwork && networkNamespace >= 0) steps.Add(new EnterNamespace(networkNamespace, Namespace.CLONE_NEWNET));
         var pauseForHooks = spec.Hooks?.PausesBeforePivot == true;
         // Released by the parent once it has made the cgroup (and written the id maps, attached the network), the child
         // moves itself into the cgroup: before any namespace is joined (the paths are the host's) and, with a user
@@ -91,7 +94,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         var sysctl = spec.Sysctl.Select(kv => new WriteFile("/proc/sys/" + kv.Key.Replace('.', '/'), kv.Value));
         var rootfsSteps = RootfsSetup.Steps(spec.Rootfs, spec.ReadonlyRootfs, [.. networkMounts, .. spec.Mounts], spec.RootPropagation,
             spec.MaskedPaths, spec.ReadonlyPaths, sysctl, spec.UserNamespace, spec.IdMappedRootfs ? channel.RootfsSocket : -1,
-            spec.Devices, spec.StandardMounts, ownNetwork: (flags & Namespace.CLONE_NEWNET) != 0, bindDevices: spec.BindDevices,
+            spec.Devices, spec.StandardMounts, ownNetwork, bindDevices: spec.BindDevices,
             copiedTmpfs: channel.CopiedTmpfs).ToList();
         // The hooks of the create operation run once the mounts are made and before pivot_root (runtime.md, "Lifecycle"):
         // the runtime's own while the child waits, then the container's, which the child runs with the host's root still in view.
@@ -103,7 +106,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
-        if (spec.Network == NetworkMode.None && (flags & Namespace.CLONE_NEWNET) != 0) steps.Add(new BringLoopbackUp());
+        if (spec.Network == NetworkMode.None && ownNetwork) steps.Add(new BringLoopbackUp());
         ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null, trampoline);
         return new ContainerPlan(flags, steps);
     }
@@ -188,6 +191,16 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     }
 
     /// <summary>tiny run's namespaces: all new; the network one unless the host's is used.</summary>
+    /// <summary>The namespaces <paramref name="spec"/>'s container gets new ones of, as CLONE_NEW* flags, but for the
+    /// cgroup namespace (unshared once the child is in its cgroup).</summary>
+    public static ulong NewNamespaces(RunSpec spec)
+    {
+        ulong flags = 0;
+        foreach (var ns in spec.Namespaces ?? DefaultNamespaces(spec.Network))
+            if (ns.Path is null && ns.Type != Namespace.CLONE_NEWCGROUP) flags |= ns.Type;
+        return flags;
+    }
+
     static IReadOnlyList<NamespaceRequest> DefaultNamespaces(NetworkMode network)
     {
         List<NamespaceRequest> namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWUTS), new(Namespace.CLONE_NEWIPC),

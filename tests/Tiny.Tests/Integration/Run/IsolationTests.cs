@@ -29,6 +29,18 @@ public class IsolationTests
     }
 
     [Test]
+    public async Task The_network_namespace_is_new_and_its_sysfs_shows_only_lo_up()
+    {
+        // tiny makes this namespace on a thread before clone (NetworkNamespaceAhead) and the child enters it first:
+        // /sys, mounted after that, must show the container's links, not the host's.
+        var result = await Tiny.Sh("readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags", "--net", "none");
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await Assert.That(result.ExitCode).IsEqualTo(0);
+        await Assert.That(lines[0]).StartsWith("net:[").And.IsNotEqualTo(new FileInfo("/proc/self/ns/net").LinkTarget!);
+        await Assert.That(lines[1..]).IsEquivalentTo(["lo", "0x9"], CollectionOrdering.Matching); // IFF_UP | IFF_LOOPBACK
+    }
+
+    [Test]
     public async Task Capabilities_are_dockers_default_set_and_no_new_privs_is_on()
     {
         var result = await Tiny.Sh("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status");
