@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Tiny.Runtime;
 using Tiny.Runtime.Cgroups;
+using Tiny.Runtime.Launch;
 using Tiny.Runtime.Oci;
 using Tiny.Runtime.Spec;
 
@@ -243,7 +244,15 @@ internal sealed class OciCommands
     public int RunBundle([Argument] string id, string bundle = ".", bool detach = false, string? pidFile = null,
         string? consoleSocket = null, bool keep = false, bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
     {
-        return Runtime.Run(id, bundle, pidFile, preserveFds, detach, keep, consoleSocket);
+        var timing = Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
+        try
+        {
+            return new OciRuntime(Globals, Log) { Timing = timing }.Run(id, bundle, pidFile, preserveFds, detach, keep, consoleSocket);
+        }
+        finally
+        {
+            if (timing is not null) Console.Error.Write(timing.Format());
+        }
     }
 
     /// <summary>Print a container's resource usage and OOM kills as JSON lines, every interval until it stops.</summary>

@@ -27,6 +27,10 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     ];
 
     readonly ContainerStore _store = new(options.Root);
+
+    /// <summary>Set to have `run` time each phase of the launch (TINY_TIMING=1).</summary>
+    public LaunchTiming? Timing { get; init; }
+
     readonly Freezer _freezer = new(KernelCgroupFileSystem.Instance);
 
     public ContainerStore Store => _store;
@@ -279,6 +283,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             return 0;
         }
         var container = Load(id, bundle, preserveFds);
+        Timing?.Mark("config");
         _store.CreateDirectory(id);
         using var hooks = HooksOf(id, bundle, container.Annotations, container.Spec.Hooks);
         ContainerRecord? record = null;
@@ -287,7 +292,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         try
         {
             socket = ConnectConsole(container.Spec.Tty ? consoleSocket : null);
-            var exitCode = new ContainerLauncher(log).Run(container.Spec, container.Seccomp?.Program, started: child =>
+            var exitCode = new ContainerLauncher(log) { Timing = Timing }.Run(container.Spec, container.Seccomp?.Program, started: child =>
             {
                 var saved = Record(id, bundle, container, child);
                 _store.SaveLocked(saved);

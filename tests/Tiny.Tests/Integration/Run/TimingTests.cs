@@ -44,6 +44,22 @@ public class TimingTests
     }
 
     [Test]
+    public async Task The_environment_variable_times_runc_style_run_of_a_bundle()
+    {
+        using var runtime = Oci.RuntimeUnderTest.Of("tiny");
+        using var bundle = await Oci.OciBundle.Create(["/bin/echo", "hi"]);
+        var result = await Tiny.Exec("/usr/bin/env", ["TINY_TIMING=1", Tiny.Binary, "--root", runtime.Root, "run", "--bundle", bundle.Path,
+            runtime.NewId("timed")]);
+        await Assert.That(result.ExitCode).IsEqualTo(0);
+        await Assert.That(result.Stdout).IsEqualTo("hi\n");
+        var phases = Phases(result.Stderr);
+        await Assert.That(phases.Keys.First()).IsEqualTo("config");
+        await Assert.That(phases.Keys).Contains("network namespace wait").And.Contains("clone").And.Contains("container run");
+        var sum = phases.Where(p => p.Key != "total").Sum(p => p.Value);
+        await Assert.That(Math.Abs(sum - phases["total"])).IsLessThan(0.1 * phases.Count);
+    }
+
+    [Test]
     public async Task Without_timing_stderr_stays_empty()
     {
         var result = await Tiny.RunInBusybox([], "/bin/true");
