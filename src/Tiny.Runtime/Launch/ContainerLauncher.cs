@@ -226,6 +226,10 @@ public sealed class ContainerLauncher(ILogger log)
                 trampoline!.Seal(channel.ErrorWrite, plan.Steps.Count - 1, exec.Candidates, exec.Argv, exec.Envp);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
+            // A container run in the foreground has no record until it runs, so its cgroup may be made before clone
+            // (and the network namespace is made meanwhile): the child is then released as soon as it is cloned and
+            // need not wait for the parent. A created one is recorded, pid and cgroup, before its cgroup is made.
+            if (execFifo is null) CreateCgroup();
             if (networkNamespace is not null)
             {
                 networkNamespace.Wait();
@@ -249,10 +253,7 @@ public sealed class ContainerLauncher(ILogger log)
                 if (hookChannel is not null) hooks!.FillChannel(hookChannel, (plan.CloneFlags & Namespace.CLONE_NEWPID) != 0 ? 1 : pid);
                 userNamespace?.MapAndSendRootfs(pid);
                 if (userNamespace is not null) Timing?.Mark("user namespace maps + id-mapped rootfs");
-                if (cgroup.Directories.Count > 0) log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
-                cgroupCreated = true;
-                cgroup.Create(spec.Limits);
-                Timing?.Mark("cgroup create");
+                if (!cgroupCreated) CreateCgroup();
                 if (spec.OomScoreAdj is { } oomScoreAdj) SetOomScoreAdj(pid, oomScoreAdj);
                 network?.Attach(pid, networkNamespace?.Fd ?? -1);
                 if (network is not null) Timing?.Mark("network attach");
@@ -315,6 +316,14 @@ public sealed class ContainerLauncher(ILogger log)
         {
             if (cgroupCreated && !launched) cgroup.Remove();
             foreach (var fd in new[] { syncRead, syncWrite, errorRead, errorWrite }) FileDescriptor.Close(fd);
+        }
+
+        void CreateCgroup()
+        {
+            if (cgroup.Directories.Count > 0) log.ZLogInformation($"creating cgroup {string.Join(", ", cgroup.Directories)}");
+            cgroupCreated = true;
+            cgroup.Create(spec.Limits);
+            Timing?.Mark("cgroup create");
         }
     }
 

@@ -23,7 +23,7 @@ public class TimingTests
         var phases = Phases(result.Stderr);
         await Assert.That(phases.Keys).IsEquivalentTo(
         [
-            "parse/spec", "seccomp program", "launcher setup", "plan + native layout", "network namespace wait", "clone", "cgroup create",
+            "parse/spec", "seccomp program", "launcher setup", "plan + native layout", "cgroup create", "network namespace wait", "clone",
             "child wake-up", "child other setup", "child cgroup join", "child pivot_root", "child mounts", "child caps + ids",
             "child seccomp load", "exec", "container run", "cleanup", "total",
         ], CollectionOrdering.Matching);
