@@ -90,7 +90,9 @@ hyperfine_json() { # OUT NAME=COMMAND...: hyperfine without a shell (sh -c where
     local out=$1; shift
     local args=()
     for named in "$@"; do args+=(--command-name "${named%%=*}" "${named#*=}"); done
-    hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$out" "${args[@]}" >/dev/null
+    # A second's pause after each command's runs: what the kernel finishes after a container is gone (a network
+    # namespace is dismantled by a worker, after an RCU grace period) would otherwise slow the next command's runs.
+    hyperfine -N --style none --warmup 3 --runs "$runs" --cleanup "sleep 1" --export-json "$out" "${args[@]}" >/dev/null
 }
 
 quote() { printf '%q ' "$@"; }
