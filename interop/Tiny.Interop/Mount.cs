@@ -22,7 +22,7 @@ public static class Namespace
 /// <summary>prctl(2) options and capability constants (linux/prctl.h, linux/capability.h).</summary>
 public static class Prctl
 {
-    public const int PR_SET_PDEATHSIG = 1, PR_SET_DUMPABLE = 4, PR_SET_KEEPCAPS = 8, PR_SET_NAME = 15, PR_CAPBSET_DROP = 24,
+    public const int PR_SET_PDEATHSIG = 1, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4, PR_SET_KEEPCAPS = 8, PR_SET_NAME = 15, PR_CAPBSET_DROP = 24,
         PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_CLEAR_ALL = 4, PR_CAP_AMBIENT_RAISE = 2;
 
     public const uint LINUX_CAPABILITY_VERSION_3 = 0x20080522;

@@ -15,6 +15,15 @@ public static unsafe partial class RawSyscall
     [SuppressGCTransition]
     public static partial long Invoke(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
+    /// <summary>
+    /// glibc's clone(2) wrapper: the child starts on <paramref name="stackTop"/> and calls
+    /// <paramref name="function"/>(<paramref name="argument"/>) there (the raw system call would return into the
+    /// caller's frame, which a child that shares the caller's memory must not touch). -1 with errno on failure.
+    /// </summary>
+    [LibraryImport("libc", EntryPoint = "clone")]
+    [SuppressGCTransition]
+    public static partial int CloneOnStack(nint function, nint stackTop, int flags, nint argument);
+
     [LibraryImport("libc", EntryPoint = "__errno_location")]
     [SuppressGCTransition]
     private static partial int* ErrnoLocation();

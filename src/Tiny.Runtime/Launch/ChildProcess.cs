@@ -33,6 +33,17 @@ internal static unsafe class ChildProcess
         Invoke(Nr.ExitGroup, SetupFailed);
     }
 
+    /// <summary>
+    /// <see cref="Run"/> as the function a clone(2) child starts in on a stack of its own (<see cref="RawSyscall.CloneOnStack"/>).
+    /// It is called straight from glibc's clone, not through a reverse P/Invoke: the child must not enter the runtime,
+    /// and neither does it here (plain arguments, no allocation, the same code as after a fork-like clone).
+    /// </summary>
+    public static int RunOnOwnStack(nint plan)
+    {
+        Run((Header*)plan);
+        return SetupFailed;
+    }
+
     /// <summary>Writes (step index, errno) to the parent; errno 0 means set-up is complete (<see cref="Op.ReportReady"/>).</summary>
     static int Report(long fd, int step, int errno)
     {

@@ -1,4 +1,5 @@
 using System.Runtime;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Tiny.Interop;
@@ -120,7 +121,7 @@ public sealed class ContainerLauncher(ILogger log)
             var signalMask = Process.BlockAllSignals();
             var plan = ContainerPlan.BuildExec(spec, channel, seccomp, signalMask, ReadLastCapability(), initPid, pidWrite, detach);
             using var native = new NativePlan(plan.Steps, errorWrite);
-            first = Clone(plan.CloneFlags, native);
+            first = Clone(plan.CloneFlags, native, sharesMemoryUntilExec: false);
             Process.SetSignalMask(signalMask);
             foreach (var fd in new[] { syncRead, errorWrite, pidWrite }) FileDescriptor.Close(fd);
             syncRead = errorWrite = pidWrite = -1;
@@ -235,9 +236,11 @@ public sealed class ContainerLauncher(ILogger log)
                 networkNamespace.Wait();
                 Timing?.Mark("network namespace wait");
             }
+            var releasedBeforeClone = plan.ReleasedBeforeClone;
+            if (releasedBeforeClone) FileDescriptor.WriteAll(syncWrite, [1]);
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
-            var pid = Clone(plan.CloneFlags, native);
-            Timing?.Mark("clone");
+            var pid = Clone(plan.CloneFlags, native, sharesMemoryUntilExec: releasedBeforeClone);
+            if (!releasedBeforeClone) Timing?.Mark("clone");
             Process.SetSignalMask(signalMask);
             FileDescriptor.Close(syncRead);
             FileDescriptor.Close(errorWrite);
@@ -271,9 +274,12 @@ public sealed class ContainerLauncher(ILogger log)
             }
 
             var pausesForHooks = hooks?.Hooks.PausesBeforePivot == true;
-            // EPIPE: a child that makes its mounts before it is released (ContainerPlan) failed meanwhile; its report follows.
-            var released = FileDescriptor.TryWriteAll(syncWrite, [1]);
-            if (released != 0 && released != Errno.EPIPE) throw new SyscallException("write", released);
+            if (!releasedBeforeClone)
+            {
+                // EPIPE: a child that makes its mounts before it is released (ContainerPlan) failed meanwhile; its report follows.
+                var released = FileDescriptor.TryWriteAll(syncWrite, [1]);
+                if (released != 0 && released != Errno.EPIPE) throw new SyscallException("write", released);
+            }
             if (!pausesForHooks) CloseRelease(ref syncWrite);
 
             Span<int> report = stackalloc int[2];
@@ -297,7 +303,7 @@ public sealed class ContainerLauncher(ILogger log)
                 reported = FileDescriptor.ReadFully(errorRead, MemoryMarshal.AsBytes(report));
             }
             var failed = reported == 8 && report[1] != 0;
-            Timing?.AddChildSteps(plan.Steps, native.StepEnds);
+            Timing?.AddChildSteps(plan.Steps, native.StepEnds, releasedBeforeClone);
             Timing?.Mark(failed ? "failure report" : "exec");
             if (failed)
             {
@@ -354,19 +360,46 @@ public sealed class ContainerLauncher(ILogger log)
     }
 
     /// <summary>
-    /// clone(2) with fork semantics (no new stack: the child continues here on a copy). A no-GC
-    /// region makes sure no collection is under way or can start while the process is copied;
-    /// the child then only walks the native plan and never returns.
+    /// clone(2) into <paramref name="flags"/>' namespaces; the child walks <paramref name="plan"/> and never returns. By
+    /// default with fork semantics (no new stack: the child continues here on a copy). With
+    /// <paramref name="sharesMemoryUntilExec"/> as posix_spawn's child (CLONE_VM | CLONE_VFORK): it runs in tiny's memory
+    /// on a stack of its own while this thread waits, until it execs or exits. That spares copying tiny's page tables,
+    /// the copy-on-write faults on both sides and the teardown of the copy at exec; it is only for a child that never
+    /// waits for the parent (<see cref="ContainerPlan.ReleasedBeforeClone"/>). A no-GC region makes sure no collection is
+    /// under way or can start while the process is copied, or, sharing it, while the child runs.
     /// </summary>
-    static unsafe int Clone(ulong flags, NativePlan plan)
+    [SkipLocalsInit]
+    static unsafe int Clone(ulong flags, NativePlan plan, bool sharesMemoryUntilExec)
     {
         var noGc = GC.TryStartNoGCRegion(256 * 1024);
-        var pid = RawSyscall.Invoke(SyscallNumber.Clone, (long)(flags | Process.SIGCHLD), 0, 0, 0, 0);
-        if (pid == 0) ChildProcess.Run(plan.Plan);
-        var errno = pid < 0 ? RawSyscall.LastErrno : 0;
+        long pid;
+        int errno;
+        // The child's code polls for a collection after each system call (the JIT's poll after a SuppressGCTransition
+        // call); in tiny's memory it would see one that another thread started and stop on this thread's behalf. The
+        // other threads allocate next to nothing meanwhile, so the region holds; without it the child gets a copy.
+        if (sharesMemoryUntilExec && noGc)
+        {
+            byte* stack = stackalloc byte[ChildStackSize];
+            var dumpable = RawSyscall.Invoke(SyscallNumber.Prctl, Prctl.PR_GET_DUMPABLE);
+            pid = RawSyscall.CloneOnStack((nint)(delegate*<nint, int>)&ChildProcess.RunOnOwnStack,
+                (nint)(stack + ChildStackSize) & ~(nint)15, (int)(flags | CLONE_VM | CLONE_VFORK | Process.SIGCHLD), (nint)plan.Plan);
+            errno = pid < 0 ? RawSyscall.LastErrno : 0;
+            // Whether a process is dumpable belongs to its memory (prctl(2), PR_SET_DUMPABLE), so a child that made
+            // itself not dumpable made tiny so too: set it back.
+            RawSyscall.Invoke(SyscallNumber.Prctl, Prctl.PR_SET_DUMPABLE, dumpable);
+        }
+        else
+        {
+            pid = RawSyscall.Invoke(SyscallNumber.Clone, (long)(flags | Process.SIGCHLD), 0, 0, 0, 0);
+            if (pid == 0) ChildProcess.Run(plan.Plan);
+            errno = pid < 0 ? RawSyscall.LastErrno : 0;
+        }
         if (noGc && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
         return pid < 0 ? -errno : (int)pid;
     }
+
+    const ulong CLONE_VM = 0x100, CLONE_VFORK = 0x4000;
+    const int ChildStackSize = 64 * 1024;
 
     static ContainerError SetupFailure(RunSpec spec, ChildStep step, int errno)
     {

@@ -36,13 +36,15 @@ public sealed class LaunchTiming(long start)
     /// <summary>
     /// The child's phases from the parent's release to its last timestamp: the wake-up (until
     /// <see cref="WaitForParent"/> returned), then each later step's time added to its kind's phase. A step the child
-    /// did not reach has no timestamp (0) and ends the list.
+    /// did not reach has no timestamp (0) and ends the list. A child released before clone
+    /// (<see cref="ContainerPlan.ReleasedBeforeClone"/>) returns from clone only when it has exec'd: its first phase,
+    /// "clone + child wake-up", is then the clone too.
     /// </summary>
-    public void AddChildSteps(IReadOnlyList<ChildStep> steps, ReadOnlySpan<long> stepEnds)
+    public void AddChildSteps(IReadOnlyList<ChildStep> steps, ReadOnlySpan<long> stepEnds, bool releasedBeforeClone = false)
     {
         var released = steps.Select((step, index) => (step, index)).FirstOrDefault(s => s.step is WaitForParent).index;
         for (var i = released; i < steps.Count && stepEnds[i] != 0; i++)
-            Mark(i == released ? "child wake-up" : PhaseOf(steps[i]), stepEnds[i]);
+            Mark(i != released ? PhaseOf(steps[i]) : releasedBeforeClone ? "clone + child wake-up" : "child wake-up", stepEnds[i]);
     }
 
     public static string PhaseOf(ChildStep step) => step switch

@@ -5,8 +5,12 @@ using Tiny.Runtime.Spec;
 
 namespace Tiny.Runtime.Plan;
 
-/// <summary>What the launcher does: the namespaces to clone into and the child's steps, in order.</summary>
-public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> Steps)
+/// <summary>
+/// What the launcher does: the namespaces to clone into and the child's steps, in order. With
+/// <paramref name="ReleasedBeforeClone"/> the parent has nothing to do between clone and the child's exec: it releases
+/// the child before cloning it, and may then wait while the child runs in its memory (CLONE_VFORK).
+/// </summary>
+public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> Steps, bool ReleasedBeforeClone = false)
 {
     /// <summary>The fds the parent and child talk over: the child waits on SyncRead and reports failures on
     /// ErrorWrite; with a terminal (-t) it sends the master over TerminalSocket, sized TerminalSize; in a user
@@ -108,7 +112,11 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
         if (spec.Network == NetworkMode.None && ownNetwork) steps.Add(new BringLoopbackUp());
         ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null, trampoline);
-        return new ContainerPlan(flags, steps);
+        // The parent's part after clone is the bridge's veth, the container's hooks' state, oom_score_adj; a created
+        // container waits for start, and an init (--init) never execs.
+        var releasedBeforeClone = releasedAtPivot && execFifo is null && spec.Bridge is null && channel.Hooks is null
+            && spec.OomScoreAdj is null && !spec.Init;
+        return new ContainerPlan(flags, steps, releasedBeforeClone);
     }
 
     /// <summary>

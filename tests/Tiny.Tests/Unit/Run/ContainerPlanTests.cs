@@ -126,6 +126,29 @@ public class ContainerPlanTests
     }
 
     [Test]
+    public async Task Only_a_child_that_needs_nothing_of_the_parent_until_it_execs_is_released_before_clone()
+    {
+        await Assert.That(Build(Spec()).ReleasedBeforeClone).IsTrue();
+        await Assert.That(Build(Spec(network: NetworkMode.Host) with { Tty = true }).ReleasedBeforeClone).IsTrue();
+        var prestart = new ContainerHooks(new Dictionary<HookKind, IReadOnlyList<Hook>> { [HookKind.Prestart] = [new Hook("/h", [], null, null)] });
+        foreach (var spec in new[]
+        {
+            Spec() with { Init = true },
+            Spec() with { OomScoreAdj = 100 },
+            Spec() with { Hooks = prestart },
+            Spec() with { CgroupMountFlags = Mount.MS_RDONLY },
+            Spec() with { UserNamespace = UserNamespace.Leased(2147483648) },
+            Spec() with { Namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWPID, "/proc/7/ns/pid")] },
+            Spec(network: NetworkMode.Bridge) with { Bridge = new BridgeOptions(null, null, []) },
+        })
+            await Assert.That(Build(spec).ReleasedBeforeClone).IsFalse();
+        var created = ContainerPlan.Build(Spec(), Channel, null, signalMask: 0, lastCap: 40, [], execFifo: "/exec.fifo");
+        await Assert.That(created.ReleasedBeforeClone).IsFalse();
+        var withContainerHooks = ContainerPlan.Build(Spec(), Channel with { Hooks = new([3], [4], 9) }, null, signalMask: 0, lastCap: 40, []);
+        await Assert.That(withContainerHooks.ReleasedBeforeClone).IsFalse();
+    }
+
+    [Test]
     public async Task The_rootfs_is_bound_then_proc_sys_dev_mounted_inside_it_before_pivot_root()
     {
         var plan = Build(Spec());
