@@ -27,6 +27,9 @@ public static unsafe partial class FileSystem
     [LibraryImport("libc", EntryPoint = "rmdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int RmdirRaw(string path);
 
+    [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int UnlinkRaw(string path);
+
     [LibraryImport("libc", EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MkfifoRaw(string path, uint mode);
 
@@ -83,6 +86,14 @@ public static unsafe partial class FileSystem
     public static int TryRemoveDirectory(string path)
     {
         if (RmdirRaw(path) == 0) return 0;
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == Errno.ENOENT ? 0 : errno;
+    }
+
+    /// <summary>Removes a file; returns errno, 0 on success or when it is already gone.</summary>
+    public static int TryUnlink(string path)
+    {
+        if (UnlinkRaw(path) == 0) return 0;
         var errno = Marshal.GetLastPInvokeError();
         return errno == Errno.ENOENT ? 0 : errno;
     }

@@ -79,13 +79,14 @@ public sealed partial class StateJsonContext : JsonSerializerContext;
 public sealed partial class HookStateJsonContext : JsonSerializerContext;
 
 /// <summary>
-/// The containers under a root directory: ROOT/ID/ holds state.json (replaced atomically by rename(2)),
-/// the exec FIFO while the container is created and not started, and the lock file that serialises
-/// commands on that container (flock(2): released by the kernel if tiny dies).
+/// The containers under a root directory: ROOT/ID/ holds state.json (replaced atomically by rename(2)) and
+/// the exec FIFO while the container is created and not started; a lock on ROOT/ID itself serialises commands on that
+/// container (flock(2): released by the kernel if tiny dies). No lock file: each file made and removed costs a
+/// journal transaction on a disk-backed root.
 /// </summary>
 public sealed partial class ContainerStore(string root)
 {
-    public const string StateFile = "state.json", ExecFifo = "exec.fifo", LockFile = "lock";
+    public const string StateFile = "state.json", ExecFifo = "exec.fifo";
 
     public string Root { get; } = root;
 
@@ -202,7 +203,7 @@ public sealed partial class ContainerStore(string root)
     {
         try
         {
-            return new ContainerLock(FileLock.Acquire(Path.Combine(DirectoryOf(id), LockFile)));
+            return new ContainerLock(FileLock.AcquireDirectory(DirectoryOf(id)));
         }
         catch (SyscallException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR)
         {
@@ -344,7 +345,16 @@ public sealed partial class ContainerStore(string root)
     }
 
     /// <summary>Removes ROOT/ID and everything in it.</summary>
-    public void Remove(string id) => Directory.Delete(DirectoryOf(id), recursive: true);
+    /// <summary>Removes ROOT/ID: state.json, then the directory, or if it holds more (the exec FIFO, a notify socket),
+    /// the whole tree.</summary>
+    public void Remove(string id)
+    {
+        var dir = DirectoryOf(id);
+        FileSystem.TryUnlink(Path.Combine(dir, StateFile));
+        var errno = FileSystem.TryRemoveDirectory(dir);
+        if (errno == Errno.ENOTEMPTY) Directory.Delete(dir, recursive: true);
+        else if (errno != 0) throw new ContainerError($"remove state directory {dir}: {Errno.Describe(errno)}");
+    }
 
     public IEnumerable<string> Ids() =>
         Directory.Exists(Root)

@@ -120,7 +120,7 @@ public class OciCommandLineTests
             }
             await Assert.That(store.Ids()).IsEquivalentTo(["c1"], CollectionOrdering.Matching);
             await Assert.That(Directory.GetFiles(store.DirectoryOf("c1")).Select(f => Path.GetFileName(f)).Order())
-                .IsEquivalentTo(["exec.fifo", "lock", "state.json"], CollectionOrdering.Matching);
+                .IsEquivalentTo(["exec.fifo", "state.json"], CollectionOrdering.Matching);
             store.Remove("c1");
             await Assert.That(Assert.Throws<ContainerError>(() => store.Open("c1")).Message).IsEqualTo("container does not exist: c1");
         }
