@@ -15,6 +15,18 @@ public static unsafe partial class NativeThread
     [LibraryImport("libc", EntryPoint = "pthread_join")]
     private static partial int JoinRaw(nint thread, out nint result);
 
+    [LibraryImport("libc", EntryPoint = "mallopt")]
+    private static partial int Mallopt(int parameter, int value);
+
+    const int M_ARENA_MAX = -8;
+
+    /// <summary>
+    /// Has every thread allocate from glibc's main arena (mallopt(3), M_ARENA_MAX). By default a thread's first malloc
+    /// makes it an arena of its own, a 64 MB mapping trimmed by munmap(2), and each munmap of a process with threads on
+    /// other CPUs interrupts those CPUs to flush their TLBs; tiny's helper threads malloc little and seldom.
+    /// </summary>
+    public static void ShareOneMallocArena() => Mallopt(M_ARENA_MAX, 1);
+
     /// <summary>Starts <paramref name="start"/>(<paramref name="argument"/>) on a new thread.</summary>
     public static nint Start(delegate* unmanaged<nint, nint> start, nint argument)
     {

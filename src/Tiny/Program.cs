@@ -5,6 +5,7 @@ using Tiny.Runtime.Oci;
 using Tiny.Runtime.Security;
 using Tiny.Runtime.Spec;
 
+Tiny.Interop.NativeThread.ShareOneMallocArena();
 ReportErrors.Install();
 GlobalOptions globals;
 string[] command;

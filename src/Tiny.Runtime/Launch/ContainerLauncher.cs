@@ -371,7 +371,9 @@ public sealed class ContainerLauncher(ILogger log)
     [SkipLocalsInit]
     static unsafe int Clone(ulong flags, NativePlan plan, bool sharesMemoryUntilExec)
     {
-        var noGc = GC.TryStartNoGCRegion(256 * 1024);
+        // A small budget: the GC commits what it promises, and committing more than the 64 KB it has at hand takes an
+        // mprotect(2) per heap that interrupts the CPUs the other threads run on.
+        var noGc = GC.TryStartNoGCRegion(16 * 1024);
         long pid;
         int errno;
         // The child's code polls for a collection after each system call (the JIT's poll after a SuppressGCTransition
