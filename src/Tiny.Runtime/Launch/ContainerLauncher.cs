@@ -35,11 +35,13 @@ public sealed class ContainerLauncher(ILogger log)
     /// <param name="consoleSocket">With a terminal: a connected socket the child sends its master to (--console-socket);
     /// -1 to keep the master here and copy it to tiny's stdio.</param>
     /// <param name="hooks">The OCI hooks of the create and start operations, run as the container is set up.</param>
+    /// <param name="networkNamespace">The container's network namespace, started by the caller
+    /// (<see cref="NetworkNamespaceAhead.StartFor"/>) before its own work, so that it is made meanwhile; the caller disposes
+    /// it. Without it, clone makes the namespace.</param>
     public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
-        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1, HookSession? hooks = null)
+        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1, HookSession? hooks = null, NetworkNamespaceAhead? networkNamespace = null)
     {
         RequireRootOrUserNamespace(spec);
-        using var networkNamespace = NetworkNamespaceAhead.StartFor(spec);
         using var network = spec.Bridge is { } bridge
             ? ContainerNetwork.Prepare(new NetworkRequest(spec.Id, spec.Hostname, bridge.Subnet, bridge.Ip, bridge.Publish), log)
             : null;
@@ -91,10 +93,9 @@ public sealed class ContainerLauncher(ILogger log)
     /// right after clone, before the child does anything, so that a caller can record them first.
     /// </summary>
     public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1,
-        HookSession? hooks = null)
+        HookSession? hooks = null, NetworkNamespaceAhead? networkNamespace = null)
     {
         RequireRootOrUserNamespace(spec);
-        using var networkNamespace = NetworkNamespaceAhead.StartFor(spec);
         using var userNamespace = OpenUserNamespace(ref spec);
         return Launch(spec, seccomp, execFifo, networkNamespace, network: null, terminal: null, userNamespace, consoleSocket, hooks, cloned);
     }

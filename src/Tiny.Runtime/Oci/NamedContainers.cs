@@ -36,6 +36,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
         Action<LaunchedContainer>? started = null)
     {
         ContainerLauncher.RequireRootOrUserNamespace(spec);
+        using var networkNamespace = NetworkNamespaceAhead.StartFor(spec);
         store.Claim(spec.Id);
         ContainerRecord? record = null;
         var running = false;
@@ -72,7 +73,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
                 if (fullPidFile is not null) OciRuntime.WritePidFile(fullPidFile, self);
                 if (!detached) notify?.Send($"MAINPID={self}");
                 started?.Invoke(child);
-            }, notify: notify);
+            }, notify: notify, networkNamespace: networkNamespace);
             if (detached && running) RecordExit(record!, exitCode);
             return exitCode;
         }
