@@ -253,13 +253,14 @@ public static class OciConversion
     /// The rootfs is used as it is, as runc does: a bundle for a user namespace comes with its files owned by the mapped IDs.</summary>
     static UserNamespace? UserNamespaceOf(OciLinux linux, bool newUserNamespace, OciUser user)
     {
-        var uids = (linux.UidMappings ?? []).Select(m => new IdMapping(m.ContainerId, m.HostId, m.Size)).ToArray();
-        var gids = (linux.GidMappings ?? []).Select(m => new IdMapping(m.ContainerId, m.HostId, m.Size)).ToArray();
         if (!newUserNamespace)
         {
-            if (uids.Length > 0 || gids.Length > 0) throw Error("linux.uidMappings", "needs a new user namespace in linux.namespaces");
+            if (linux.UidMappings is { Length: > 0 } || linux.GidMappings is { Length: > 0 })
+                throw Error("linux.uidMappings", "needs a new user namespace in linux.namespaces");
             return null;
         }
+        var uids = (linux.UidMappings ?? []).Select(m => new IdMapping(m.ContainerId, m.HostId, m.Size)).ToArray();
+        var gids = (linux.GidMappings ?? []).Select(m => new IdMapping(m.ContainerId, m.HostId, m.Size)).ToArray();
         if (uids.Length == 0) throw Error("linux.uidMappings", "is required with a user namespace");
         if (gids.Length == 0) throw Error("linux.gidMappings", "is required with a user namespace");
         try
