@@ -12,6 +12,9 @@ public static partial class MemoryFile
     [LibraryImport("libc", EntryPoint = "memfd_create", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int CreateRaw(string name, uint flags);
 
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int FcntlRaw(int fd, int command, int argument);
+
     /// <summary>A new memory file; <see cref="SyscallException"/> with the errno when the kernel refuses the flags.</summary>
     public static int Create(string name, uint flags)
     {
@@ -21,6 +24,6 @@ public static partial class MemoryFile
 
     public static void AddSeals(int fd, int seals)
     {
-        if (RawSyscall.Invoke(SyscallNumber.Fcntl, fd, F_ADD_SEALS, seals) < 0) throw new SyscallException("fcntl(F_ADD_SEALS)", RawSyscall.LastErrno);
+        if (FcntlRaw(fd, F_ADD_SEALS, seals) < 0) throw new SyscallException("fcntl(F_ADD_SEALS)", Marshal.GetLastPInvokeError());
     }
 }

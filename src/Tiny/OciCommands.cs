@@ -244,7 +244,7 @@ internal sealed class OciCommands
     public int RunBundle([Argument] string id, string bundle = ".", bool detach = false, string? pidFile = null,
         string? consoleSocket = null, bool keep = false, bool noPivot = false, bool noNewKeyring = false, int preserveFds = 0)
     {
-        var timing = Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
+        var timing = LaunchTiming.StartIfAsked();
         try
         {
             return new OciRuntime(Globals, Log) { Timing = timing }.Run(id, bundle, pidFile, preserveFds, detach, keep, consoleSocket);

@@ -60,7 +60,7 @@ internal sealed class RunCommand
         bool detach = false, string? pidFile = null, string? logFile = null)
     {
         if (!detach && (pidFile ?? logFile) is not null) throw new ContainerError($"{(pidFile is not null ? "--pid-file" : "--log-file")} needs -d");
-        var launchTiming = timing || Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? LaunchTiming.StartNow() : null;
+        var launchTiming = LaunchTiming.StartIfAsked(timing);
         var options = new RunOptions
         {
             Rootfs = rootfs, Name = name, Hostname = hostname, User = user, Env = CommandSyntax.Split(env),

@@ -8,8 +8,8 @@ namespace Tiny.Runtime.Launch;
 /// Where <c>tiny run --timing</c> spends its time, as consecutive phases on the parent's CLOCK_MONOTONIC. The parent
 /// marks the end of each of its phases; the child's steps after it is released are read from the timestamps it left
 /// in shared memory (<see cref="NativePlan.StepEnds"/>) and summed per kind of step, so the phases add up to the total.
-/// What the child does before it is released (its mounts, when it is released just before pivot_root) overlaps the
-/// parent's phases and is not shown.
+/// What the child does before it is released (its mounts, when it is released just before pivot_root) has no phase of
+/// its own: it falls in the wake-up.
 /// </summary>
 public sealed class LaunchTiming(long start)
 {
@@ -22,6 +22,10 @@ public sealed class LaunchTiming(long start)
     public long Total => _lastEnd - _start;
 
     public static LaunchTiming StartNow() => new(Clock.MonotonicNanoseconds());
+
+    /// <summary>A timing started now if <paramref name="asked"/> (--timing) or TINY_TIMING=1, else null.</summary>
+    public static LaunchTiming? StartIfAsked(bool asked = false) =>
+        asked || Environment.GetEnvironmentVariable("TINY_TIMING") == "1" ? StartNow() : null;
 
     /// <summary>Ends the current phase now.</summary>
     public void Mark(string phase) => Mark(phase, Clock.MonotonicNanoseconds());

@@ -344,7 +344,6 @@ public sealed partial class ContainerStore(string root)
         json.WriteEndArray();
     }
 
-    /// <summary>Removes ROOT/ID and everything in it.</summary>
     /// <summary>Removes ROOT/ID: state.json, then the directory, or if it holds more (the exec FIFO, a notify socket),
     /// the whole tree.</summary>
     public void Remove(string id)

@@ -42,10 +42,11 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null,
         ExecTrampoline? trampoline = null, int networkNamespace = -1)
     {
-        var namespaces = spec.Namespaces ?? DefaultNamespaces(spec.Network);
-        var flags = NewNamespaces(spec);
+        var namespaces = NamespacesOf(spec);
+        var flags = NewNamespaces(namespaces);
         var ownNetwork = (flags & Namespace.CLONE_NEWNET) != 0;
-        if (ownNetwork && networkNamespace >= 0) flags &= ~Namespace.CLONE_NEWNET;
+        var enterNetwork = ownNetwork && networkNamespace >= 0;
+        if (enterNetwork) flags &= ~Namespace.CLONE_NEWNET;
         // Namespaces cloned along with a user namespace belong to it (user_namespaces(7)): the child's
         // capabilities there let it mount, set the hostname and so on, and it has none outside.
         if (spec.UserNamespace is not null) flags |= Namespace.CLONE_NEWUSER;
@@ -56,7 +57,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
         foreach (var fd in channel.Hooks?.InputWrites ?? []) steps.Add(new CloseFd(fd));
-        if (ownNetwork && networkNamespace >= 0) steps.Add(new EnterNamespace(networkNamespace, Namespace.CLONE_NEWNET));
+        if (enterNetwork) steps.Add(new EnterNamespace(networkNamespace, Namespace.CLONE_NEWNET));
         var pauseForHooks = spec.Hooks?.PausesBeforePivot == true;
         // Released by the parent once it has made the cgroup (and written the id maps, attached the network), the child
         // moves itself into the cgroup: before any namespace is joined (the paths are the host's) and, with a user
@@ -198,17 +199,21 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
             yield return new RunHook(kind, i, list[i], list[i].Env ?? spec.Env, fds.InputReads[first + i], fds.Output);
     }
 
-    /// <summary>tiny run's namespaces: all new; the network one unless the host's is used.</summary>
     /// <summary>The namespaces <paramref name="spec"/>'s container gets new ones of, as CLONE_NEW* flags, but for the
     /// cgroup namespace (unshared once the child is in its cgroup).</summary>
-    public static ulong NewNamespaces(RunSpec spec)
+    public static ulong NewNamespaces(RunSpec spec) => NewNamespaces(NamespacesOf(spec));
+
+    static ulong NewNamespaces(IReadOnlyList<NamespaceRequest> namespaces)
     {
         ulong flags = 0;
-        foreach (var ns in spec.Namespaces ?? DefaultNamespaces(spec.Network))
+        foreach (var ns in namespaces)
             if (ns.Path is null && ns.Type != Namespace.CLONE_NEWCGROUP) flags |= ns.Type;
         return flags;
     }
 
+    static IReadOnlyList<NamespaceRequest> NamespacesOf(RunSpec spec) => spec.Namespaces ?? DefaultNamespaces(spec.Network);
+
+    /// <summary>tiny run's namespaces: all new; the network one unless the host's is used.</summary>
     static IReadOnlyList<NamespaceRequest> DefaultNamespaces(NetworkMode network)
     {
         List<NamespaceRequest> namespaces = [new(Namespace.CLONE_NEWNS), new(Namespace.CLONE_NEWUTS), new(Namespace.CLONE_NEWIPC),
