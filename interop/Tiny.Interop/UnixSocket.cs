@@ -78,7 +78,7 @@ public static unsafe partial class UnixSocket
     // SendFd and ReceiveFd make raw system calls and allocate nothing, so the container child may use them
     // between clone and exec.
 
-    /// <summary>Sends <paramref name="fd"/> with SCM_RIGHTS and one byte of data: 0, or errno.</summary>
+    /// <summary>Sends <paramref name="fd"/> with SCM_RIGHTS and one byte of data, 0; returns 0 or errno.</summary>
     public static int SendFd(int socket, int fd)
     {
         byte data = 0;
@@ -93,8 +93,20 @@ public static unsafe partial class UnixSocket
         return RawSyscall.Invoke(SyscallNumber.Sendmsg, socket, (long)&message, 0) < 0 ? RawSyscall.LastErrno : 0;
     }
 
-    /// <summary>Receives one file descriptor sent with SCM_RIGHTS, close-on-exec: the fd, or -errno (-EBADMSG when
-    /// the message held none).</summary>
+    /// <summary>Sends, in place of a file descriptor, why there is none: one byte of data, <paramref name="errno"/>
+    /// (below 256), which <see cref="ReceiveFd"/> returns as -errno. Returns 0 or the errno of sendmsg.</summary>
+    public static int SendFailure(int socket, int errno)
+    {
+        var data = (byte)errno;
+        var vector = stackalloc nint[2];
+        MessageHeader message;
+        OneByteWithFd(&message, vector, &data, null);
+        message.ControlLength = 0;
+        return RawSyscall.Invoke(SyscallNumber.Sendmsg, socket, (long)&message, 0) < 0 ? RawSyscall.LastErrno : 0;
+    }
+
+    /// <summary>Receives one file descriptor sent with SCM_RIGHTS, close-on-exec: the fd, or -errno (the errno of a
+    /// <see cref="SendFailure"/>, -EBADMSG when the message held neither).</summary>
     public static long ReceiveFd(int socket, int flags)
     {
         byte data;
@@ -106,9 +118,9 @@ public static unsafe partial class UnixSocket
         do received = RawSyscall.Invoke(SyscallNumber.Recvmsg, socket, (long)&message, flags | MSG_CMSG_CLOEXEC);
         while (received < 0 && RawSyscall.LastErrno == Errno.EINTR);
         if (received < 0) return -RawSyscall.LastErrno;
-        return received > 0 && control.Level == SOL_SOCKET && control.Type == SCM_RIGHTS && control.Length == FdControlMessageLength
-            ? control.Fd
-            : -Errno.EBADMSG;
+        if (received > 0 && control.Level == SOL_SOCKET && control.Type == SCM_RIGHTS && control.Length == FdControlMessageLength)
+            return control.Fd;
+        return received > 0 && data != 0 && message.ControlLength == 0 ? -data : -Errno.EBADMSG;
     }
 
     /// <summary>A message of one data byte at <paramref name="data"/> (iovec <paramref name="vector"/>) and room for one fd.</summary>

@@ -111,7 +111,7 @@ internal static unsafe class ChildProcess
                 Invoke(Nr.Execveat, s.A, (long)Empty, s.C, s.D, DetachedMount.AT_EMPTY_PATH);
                 return LastErrno;
             case Op.JoinNamespace: return JoinNamespace(s.A, s.B);
-            case Op.EnterNamespace: return Check(Invoke(Nr.Setns, s.A, s.B));
+            case Op.EnterReceivedNamespace: return EnterReceivedNamespace(s.A, s.B);
             case Op.SetDomainname: return Check(Invoke(Nr.Setdomainname, s.A, s.B));
             case Op.SetRlimit:
             {
@@ -274,6 +274,16 @@ internal static unsafe class ChildProcess
         for (var n = fd; n >= 10; n /= 10) digits++;
         for (var d = digits - 1; d >= 0; d--, fd /= 10) buffer[i + d] = (byte)('0' + fd % 10);
         buffer[i + digits] = 0;
+    }
+
+    static int EnterReceivedNamespace(long socket, long type)
+    {
+        var ns = UnixSocket.ReceiveFd((int)socket, 0);
+        Invoke(Nr.Close, socket);
+        if (ns < 0) return (int)-ns;
+        var errno = Check(Invoke(Nr.Setns, ns, type));
+        Invoke(Nr.Close, ns);
+        return errno;
     }
 
     static int MountReceivedTree(long socket, long target)

@@ -223,20 +223,16 @@ public sealed class ContainerLauncher(ILogger log)
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
             var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
-                cgroup.MembershipFiles, trampoline, networkNamespace?.Fd ?? -1);
+                cgroup.MembershipFiles, trampoline, networkNamespace?.ChildSocket ?? -1);
             if (plan.Steps[^1] is ExecThroughTrampoline { Exec: var exec })
                 trampoline!.Seal(channel.ErrorWrite, plan.Steps.Count - 1, exec.Candidates, exec.Argv, exec.Envp);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
-            // A container run in the foreground has no record until it runs, so its cgroup may be made before clone
-            // (and the network namespace is made meanwhile): the child is then released as soon as it is cloned and
-            // need not wait for the parent. A created one is recorded, pid and cgroup, before its cgroup is made.
+            // A container run in the foreground has no record until it runs, so its cgroup may be made before clone:
+            // the child is then released as soon as it is cloned and need not wait for the parent. A created one is
+            // recorded, pid and cgroup, before its cgroup is made. The network namespace may still be in the making:
+            // the child waits for it in its first steps, as clone runs meanwhile.
             if (execFifo is null) CreateCgroup();
-            if (networkNamespace is not null)
-            {
-                networkNamespace.Wait();
-                Timing?.Mark("network namespace wait");
-            }
             var releasedBeforeClone = plan.ReleasedBeforeClone;
             if (releasedBeforeClone) FileDescriptor.WriteAll(syncWrite, [1]);
             log.ZLogInformation($"cloning into namespaces 0x{plan.CloneFlags:x}");
@@ -259,8 +255,12 @@ public sealed class ContainerLauncher(ILogger log)
                 if (userNamespace is not null) Timing?.Mark("user namespace maps + id-mapped rootfs");
                 if (!cgroupCreated) CreateCgroup();
                 if (spec.OomScoreAdj is { } oomScoreAdj) SetOomScoreAdj(pid, oomScoreAdj);
-                network?.Attach(pid, networkNamespace?.Fd ?? -1);
-                if (network is not null) Timing?.Mark("network attach");
+                if (network is not null)
+                {
+                    networkNamespace?.Wait();
+                    network.Attach(pid, networkNamespace?.Fd ?? -1);
+                    Timing?.Mark("network attach");
+                }
             }
             catch
             {
@@ -309,6 +309,8 @@ public sealed class ContainerLauncher(ILogger log)
             if (failed)
             {
                 Process.WaitForExit(pid);
+                // The thread's own failure (unshare), when it is why the child had no namespace to enter.
+                if (plan.Steps[report[0]] is EnterReceivedNamespace) networkNamespace?.Wait();
                 throw SetupFailure(spec, plan.Steps[report[0]], report[1]);
             }
             if (execFifo is not null && reported != 8)

@@ -20,7 +20,7 @@ internal sealed unsafe class NativePlan : IDisposable
         SetNoNewPrivileges, ChangeDirectory, SetUmask, ResetSignals, CloseFdsOnExec, LoadSeccompFilter, Exec,
         OpenTerminal, MountInRoot, RunAsInit,
         JoinNamespace, SetDomainname, SetRlimit, RaiseAmbientCapabilities, WriteFile, ReportReady, WaitForStart, MountReceivedTree,
-        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook, MountTreeInRoot, ExecThroughTrampoline, EnterNamespace,
+        SetDumpable, ForkIntoPidNamespace, SetPersonality, PauseForHooks, RunHook, MountTreeInRoot, ExecThroughTrampoline, EnterReceivedNamespace,
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -138,7 +138,7 @@ internal sealed unsafe class NativePlan : IDisposable
             Op = Op.ExecThroughTrampoline, A = s.TrampolineFd, B = s.ReportFd, C = a.StringArray([s.Nonce]), D = a.StringArray([]),
         }, C | D),
         JoinNamespace s => (new() { Op = Op.JoinNamespace, A = a.String(s.Path), B = (long)s.Type }, A),
-        EnterNamespace s => (new() { Op = Op.EnterNamespace, A = s.Fd, B = (long)s.Type }, 0),
+        EnterReceivedNamespace s => (new() { Op = Op.EnterReceivedNamespace, A = s.SocketFd, B = (long)s.Type }, 0),
         SetDomainname s => (new() { Op = Op.SetDomainname, A = a.String(s.Domainname), B = Encoding.UTF8.GetByteCount(s.Domainname) }, A),
         SetRlimit s => (new() { Op = Op.SetRlimit, A = s.Resource, B = (long)s.Soft, C = (long)s.Hard }, 0),
         RaiseAmbientCapabilities s => (new() { Op = Op.RaiseAmbientCapabilities, A = (long)s.Mask }, 0),

@@ -6,30 +6,38 @@ using Tiny.Runtime.Spec;
 namespace Tiny.Runtime.Launch;
 
 /// <summary>
-/// A container's new network namespace, made on a thread of its own while the launcher reads, plans and lays out the
-/// rest. Making a network namespace is the largest part of clone (setup_net registers a loopback device and the
-/// sysctl tables of every protocol); made here, it overlaps that work, and the child enters it by setns(2) as its
-/// first step instead of cloning it. unshare(CLONE_NEWNET) needs no single-threaded process (unshare(2)), and the
-/// namespace outlives the thread through the fd opened on it.
+/// A container's new network namespace, made on a thread of its own while the launcher reads, plans, clones and the
+/// child takes its first steps. Making a network namespace is the largest part of clone (setup_net registers a
+/// loopback device and the sysctl tables of every protocol); made here, it overlaps that work. The thread sends the
+/// namespace's fd over <see cref="ChildSocket"/>, where the child receives it and enters it by setns(2) before its
+/// first mount (sysfs shows the links of the namespace it is mounted in), or sends the errno of its failure.
+/// unshare(CLONE_NEWNET) needs no single-threaded process (unshare(2)), and the namespace outlives the thread through
+/// the fds opened on it.
 /// </summary>
 public sealed unsafe class NetworkNamespaceAhead : IDisposable
 {
     nint _thread;
+    readonly int _sendSocket;
 
-    /// <summary>The namespace's fd once <see cref="Wait"/> has returned; until then /dev/null, held so that the plan can
-    /// name the fd now (setns(2) refuses /dev/null, so a namespace not made cannot be entered by mistake).</summary>
+    /// <summary>The namespace's fd once <see cref="Wait"/> has returned; until then /dev/null, held so that the thread
+    /// has a number to move the namespace to.</summary>
     public int Fd { get; }
+
+    /// <summary>The socket the child receives the namespace on (close-on-exec).</summary>
+    public int ChildSocket { get; }
 
     NetworkNamespaceAhead()
     {
         Fd = FileDescriptor.Open("/dev/null", FileDescriptor.O_RDONLY);
+        ChildSocket = _sendSocket = -1;
         try
         {
-            _thread = NativeThread.Start(&Make, Fd);
+            (ChildSocket, _sendSocket) = UnixSocket.CreatePair();
+            _thread = NativeThread.Start(&Make, (nint)(((long)_sendSocket << 32) | (uint)Fd));
         }
         catch
         {
-            FileDescriptor.Close(Fd);
+            Dispose();
             throw;
         }
     }
@@ -41,23 +49,34 @@ public sealed unsafe class NetworkNamespaceAhead : IDisposable
             ? new NetworkNamespaceAhead()
             : null;
 
-    /// <summary>The thread, system calls only: a new network namespace, its fd moved
-    /// to <paramref name="target"/>; returns 0 or -errno.</summary>
+    /// <summary>The thread, system calls only: a new network namespace, its fd moved to the low half of
+    /// <paramref name="sendSocketAndTarget"/> and sent over the socket in its high half (or the errno of the failure
+    /// sent instead); returns 0 or -errno.</summary>
     [UnmanagedCallersOnly]
-    static nint Make(nint target)
+    static nint Make(nint sendSocketAndTarget)
     {
-        var result = RawSyscall.Invoke(SyscallNumber.Unshare, (long)Namespace.CLONE_NEWNET);
-        if (result < 0) return -RawSyscall.LastErrno;
-        fixed (byte* path = "/proc/thread-self/ns/net\0"u8)
-            result = RawSyscall.Invoke(SyscallNumber.Openat, SyscallNumber.AtCurrentDirectory, (long)path, FileDescriptor.O_RDONLY | FileDescriptor.O_CLOEXEC);
-        if (result < 0) return -RawSyscall.LastErrno;
-        var moved = RawSyscall.Invoke(SyscallNumber.Dup3, result, target, FileDescriptor.O_CLOEXEC);
-        var errno = moved < 0 ? RawSyscall.LastErrno : 0;
-        RawSyscall.Invoke(SyscallNumber.Close, result);
+        var socket = (int)((long)sendSocketAndTarget >> 32);
+        var target = (int)sendSocketAndTarget;
+        var errno = 0;
+        if (RawSyscall.Invoke(SyscallNumber.Unshare, (long)Namespace.CLONE_NEWNET) < 0) errno = RawSyscall.LastErrno;
+        else
+        {
+            long opened;
+            fixed (byte* path = "/proc/thread-self/ns/net\0"u8)
+                opened = RawSyscall.Invoke(SyscallNumber.Openat, SyscallNumber.AtCurrentDirectory, (long)path, FileDescriptor.O_RDONLY | FileDescriptor.O_CLOEXEC);
+            if (opened < 0) errno = RawSyscall.LastErrno;
+            else
+            {
+                if (RawSyscall.Invoke(SyscallNumber.Dup3, opened, target, FileDescriptor.O_CLOEXEC) < 0) errno = RawSyscall.LastErrno;
+                else errno = UnixSocket.SendFd(socket, (int)opened);
+                RawSyscall.Invoke(SyscallNumber.Close, opened);
+            }
+        }
+        if (errno != 0) UnixSocket.SendFailure(socket, errno);
         return -errno;
     }
 
-    /// <summary>Waits until <see cref="Fd"/> is the namespace.</summary>
+    /// <summary>Waits until <see cref="Fd"/> is the namespace; throws what made it fail.</summary>
     public void Wait()
     {
         if (_thread == 0) return;
@@ -70,6 +89,8 @@ public sealed unsafe class NetworkNamespaceAhead : IDisposable
     {
         if (_thread != 0) NativeThread.Join(_thread);
         _thread = 0;
+        FileDescriptor.Close(_sendSocket);
+        FileDescriptor.Close(ChildSocket);
         FileDescriptor.Close(Fd);
     }
 }

@@ -229,8 +229,9 @@ public sealed record JoinNamespace(string Path, ulong Type) : ChildStep
     public override string Describe() => $"join namespace {Path}";
 }
 
-/// <summary>setns(2) into the namespace <see cref="Fd"/> refers to (one tiny made ahead of clone).</summary>
-public sealed record EnterNamespace(int Fd, ulong Type) : ChildStep
+/// <summary>Receives the namespace tiny makes for the container on a thread (<see cref="Launch.NetworkNamespaceAhead"/>)
+/// over <see cref="SocketFd"/>, waiting for it if need be, and enters it with setns(2).</summary>
+public sealed record EnterReceivedNamespace(int SocketFd, ulong Type) : ChildStep
 {
     public override string Describe() => $"enter the {Oci.OciConversion.ProcNamespaceFiles[Type]} namespace made for the container";
 }

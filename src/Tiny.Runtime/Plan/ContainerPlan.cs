@@ -36,16 +36,16 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// parent has made it.</param>
     /// <param name="trampoline">The exec trampoline the child reaches its command through, not dumpable until then
     /// (<see cref="ExecTrampoline"/>); null to exec the command itself.</param>
-    /// <param name="networkNamespace">The container's new network namespace, made ahead (<see cref="Launch.NetworkNamespaceAhead"/>):
-    /// the child enters it first thing instead of cloning one; -1 to clone it.</param>
+    /// <param name="networkNamespaceSocket">The socket the container's new network namespace arrives on, made meanwhile
+    /// (<see cref="Launch.NetworkNamespaceAhead"/>): the child enters it first thing instead of cloning one; -1 to clone it.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
         IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null,
-        ExecTrampoline? trampoline = null, int networkNamespace = -1)
+        ExecTrampoline? trampoline = null, int networkNamespaceSocket = -1)
     {
         var namespaces = NamespacesOf(spec);
         var flags = NewNamespaces(namespaces);
         var ownNetwork = (flags & Namespace.CLONE_NEWNET) != 0;
-        var enterNetwork = ownNetwork && networkNamespace >= 0;
+        var enterNetwork = ownNetwork && networkNamespaceSocket >= 0;
         if (enterNetwork) flags &= ~Namespace.CLONE_NEWNET;
         // Namespaces cloned along with a user namespace belong to it (user_namespaces(7)): the child's
         // capabilities there let it mount, set the hostname and so on, and it has none outside.
@@ -57,7 +57,7 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
         foreach (var fd in channel.Hooks?.InputWrites ?? []) steps.Add(new CloseFd(fd));
-        if (enterNetwork) steps.Add(new EnterNamespace(networkNamespace, Namespace.CLONE_NEWNET));
+        if (enterNetwork) steps.Add(new EnterReceivedNamespace(networkNamespaceSocket, Namespace.CLONE_NEWNET));
         var pauseForHooks = spec.Hooks?.PausesBeforePivot == true;
         // Released by the parent once it has made the cgroup (and written the id maps, attached the network), the child
         // moves itself into the cgroup: before any namespace is joined (the paths are the host's) and, with a user

@@ -31,7 +31,7 @@ public class IsolationTests
     [Test]
     public async Task The_network_namespace_is_new_and_its_sysfs_shows_only_lo_up()
     {
-        // tiny makes this namespace on a thread before clone (NetworkNamespaceAhead) and the child enters it first:
+        // tiny makes this namespace on a thread (NetworkNamespaceAhead) and the child receives and enters it first:
         // /sys, mounted after that, must show the container's links, not the host's.
         var result = await Tiny.Sh("readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags", "--net", "none");
         var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);

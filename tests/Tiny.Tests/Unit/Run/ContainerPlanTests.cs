@@ -32,18 +32,18 @@ public class ContainerPlanTests
     }
 
     [Test]
-    public async Task A_network_namespace_made_ahead_is_entered_first_instead_of_cloned()
+    public async Task A_network_namespace_made_ahead_is_received_and_entered_first_instead_of_cloned()
     {
-        var plan = ContainerPlan.Build(Spec(), Channel, null, signalMask: 0, lastCap: 40, [], networkNamespace: 11);
+        var plan = ContainerPlan.Build(Spec(), Channel, null, signalMask: 0, lastCap: 40, [], networkNamespaceSocket: 11);
         await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWNET).IsEqualTo(0UL);
         await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWNS).IsEqualTo(Namespace.CLONE_NEWNS);
-        var enter = IndexOf<EnterNamespace>(plan);
-        await Assert.That(plan.Steps[enter]).IsEqualTo(new EnterNamespace(11, Namespace.CLONE_NEWNET));
+        var enter = IndexOf<EnterReceivedNamespace>(plan);
+        await Assert.That(plan.Steps[enter]).IsEqualTo(new EnterReceivedNamespace(11, Namespace.CLONE_NEWNET));
         await Assert.That(plan.Steps.Take(enter).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
         // Still the container's own network: lo is brought up in it.
         await Assert.That(plan.Steps.OfType<BringLoopbackUp>()).IsNotEmpty();
-        var host = ContainerPlan.Build(Spec(network: NetworkMode.Host), Channel, null, signalMask: 0, lastCap: 40, [], networkNamespace: 11);
-        await Assert.That(host.Steps.OfType<EnterNamespace>()).IsEmpty();
+        var host = ContainerPlan.Build(Spec(network: NetworkMode.Host), Channel, null, signalMask: 0, lastCap: 40, [], networkNamespaceSocket: 11);
+        await Assert.That(host.Steps.OfType<EnterReceivedNamespace>()).IsEmpty();
     }
 
     [Test]

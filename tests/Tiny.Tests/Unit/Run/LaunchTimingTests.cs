@@ -47,10 +47,10 @@ public class LaunchTimingTests
     public async Task A_child_released_before_clone_has_the_clone_in_its_wake_up()
     {
         var timing = new LaunchTiming(start: 1000);
-        timing.Mark("network namespace wait", 1100);
+        timing.Mark("cgroup create", 1100);
         timing.AddChildSteps(Steps, [1150, 1400, 1450, 1460, 1500, 1600, 1610, 1630, 1700, 1900], releasedBeforeClone: true);
         await Assert.That(Lines(timing).Take(2)).IsEquivalentTo(
-            ["network namespace wait 100", "clone + child wake-up 300"], CollectionOrdering.Matching);
+            ["cgroup create 100", "clone + child wake-up 300"], CollectionOrdering.Matching);
         await Assert.That(timing.Phases.Sum(p => p.Nanoseconds)).IsEqualTo(timing.Total);
     }
 
