@@ -4,23 +4,25 @@ using System.Text.Json;
 using Tiny.Runtime.Oci;
 using ZLogger;
 using ZLogger.Formatters;
+using ZLogger.Providers;
 
 namespace Tiny;
 
 /// <summary>The -v step log: timestamped lines on stderr; nothing at all (and no logging set-up cost) otherwise.</summary>
 internal static class Logging
 {
-    public static ILoggerFactory Create(bool verbose) => !verbose
-        ? NullLoggerFactory.Instance
-        : LoggerFactory.Create(builder =>
-        {
-            builder.SetMinimumLevel(LogLevel.Debug);
-            builder.AddZLoggerConsole(options =>
-            {
-                options.LogToStandardErrorThreshold = LogLevel.Trace;
-                PlainText(options);
-            });
-        });
+    public static ILoggerFactory Create(bool verbose)
+    {
+        if (!verbose) return NullLoggerFactory.Instance;
+        var console = new ZLoggerConsoleOptions { LogToStandardErrorThreshold = LogLevel.Trace };
+        PlainText(console);
+        return Factory(LogLevel.Debug, new ZLoggerConsoleLoggerProvider(console));
+    }
+
+    /// <summary>A factory over one provider, made directly: LoggerFactory.Create would build a dependency injection
+    /// container for it, whose code and types every start of tiny pays for.</summary>
+    static ILoggerFactory Factory(LogLevel minimum, ILoggerProvider provider) =>
+        new LoggerFactory([provider], new LoggerFilterOptions { MinLevel = minimum });
 
     /// <summary>
     /// The OCI commands' log, as runc keeps it: --log FILE (appended) in --log-format text or json lines
@@ -30,32 +32,33 @@ internal static class Logging
     public static ILoggerFactory CreateForOci(GlobalOptions options)
     {
         if (options.Log is null && !options.Debug) return NullLoggerFactory.Instance;
-        return LoggerFactory.Create(builder =>
+        var minimum = options.Debug ? LogLevel.Debug : LogLevel.Warning;
+        if (options.Log is { } file)
         {
-            builder.SetMinimumLevel(options.Debug ? LogLevel.Debug : LogLevel.Warning);
-            void Format(ZLoggerOptions zlogger)
+            var fileOptions = new ZLoggerFileOptions();
+            Format(fileOptions);
+            return Factory(minimum, new ZLoggerFileLoggerProvider(file, fileOptions));
+        }
+        var console = new ZLoggerConsoleOptions { LogToStandardErrorThreshold = LogLevel.Trace };
+        Format(console);
+        return Factory(minimum, new ZLoggerConsoleLoggerProvider(console));
+
+        void Format(ZLoggerOptions zlogger)
+        {
+            if (options.LogFormat == "json")
             {
-                if (options.LogFormat == "json")
+                zlogger.UseJsonFormatter(json =>
                 {
-                    zlogger.UseJsonFormatter(json =>
-                    {
-                        json.IncludeProperties = IncludeProperties.Timestamp | IncludeProperties.LogLevel | IncludeProperties.Message;
-                        json.UseUtcTimestamp = true;
-                        json.JsonPropertyNames = RuncJsonNames;
-                    });
-                }
-                else
-                {
-                    PlainText(zlogger);
-                }
+                    json.IncludeProperties = IncludeProperties.Timestamp | IncludeProperties.LogLevel | IncludeProperties.Message;
+                    json.UseUtcTimestamp = true;
+                    json.JsonPropertyNames = RuncJsonNames;
+                });
             }
-            if (options.Log is { } file) builder.AddZLoggerFile(file, Format);
-            else builder.AddZLoggerConsole(console =>
+            else
             {
-                console.LogToStandardErrorThreshold = LogLevel.Trace;
-                Format(console);
-            });
-        });
+                PlainText(zlogger);
+            }
+        }
     }
 
     static void PlainText(ZLoggerOptions options) =>
