@@ -27,7 +27,7 @@ public class OciPauseTests
             await Assert.That((await runtime.Run("resume", id)).ExitCode).IsNotEqualTo(0);
             while (!File.Exists(hostCounter)) await Task.Delay(10);
 
-            await Assert.That((await runtime.Run("pause", id)).ExitCode).IsEqualTo(0);
+            await Assert.That(await Pause(runtime, name, id)).IsEqualTo(0);
             await Assert.That((string?)(await runtime.State(id))["status"]).IsEqualTo("paused");
             var frozen = File.ReadAllText(hostCounter);
             await Task.Delay(500);
@@ -38,7 +38,7 @@ public class OciPauseTests
             await Task.Delay(500);
             await Assert.That(int.Parse(File.ReadAllText(hostCounter))).IsGreaterThan(int.Parse(frozen));
 
-            await Assert.That((await runtime.Run("pause", id)).ExitCode).IsEqualTo(0);
+            await Assert.That(await Pause(runtime, name, id)).IsEqualTo(0);
             await Assert.That((await runtime.Run("delete", "--force", id)).ExitCode).IsEqualTo(0);
             await Assert.That((await runtime.Run("state", id)).Stderr).Contains("does not exist");
             await Assert.That(Directory.EnumerateDirectories("/sys/fs/cgroup", $"*{id}*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 5, IgnoreInaccessible = true })).IsEmpty();
@@ -48,5 +48,15 @@ public class OciPauseTests
             File.Delete(hostCounter);
             File.Delete(hostCounter + ".new");
         }
+    }
+
+    /// <summary>pause's exit code. runc 1.1's v1 freeze gives up when the group is still FREEZING after its retries,
+    /// which a loaded host (the whole suite running) sometimes makes it: runc, the reference, gets two more tries.</summary>
+    static async Task<int> Pause(RuntimeUnderTest runtime, string name, string id)
+    {
+        var exitCode = (await runtime.Run("pause", id)).ExitCode;
+        for (var retry = 0; exitCode != 0 && name == "runc" && retry < 2; retry++)
+            exitCode = (await runtime.Run("pause", id)).ExitCode;
+        return exitCode;
     }
 }
