@@ -50,7 +50,7 @@ public static class SyscallNumber
         Setpgid = 109, Fchdir = 81,
         Setdomainname = 171, Prlimit64 = 302, Setns = 308,
         Recvmsg = 47, Poll = 7, Pipe2 = 293, OpenTree = 428, MoveMount = 429, MountSetattr = 442, Fchownat = 260, Execveat = 322,
-        Personality = 135, Fcntl = 72;
+        Personality = 135, Fcntl = 72, Shutdown = 48;
     public const long ClockGettime = 228;
 
     public const long AtCurrentDirectory = -100;

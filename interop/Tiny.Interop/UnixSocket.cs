@@ -7,7 +7,7 @@ namespace Tiny.Interop;
 public static unsafe partial class UnixSocket
 {
     public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SCM_RIGHTS = 1,
-        MSG_DONTWAIT = 0x40, MSG_CMSG_CLOEXEC = 0x40000000;
+        MSG_DONTWAIT = 0x40, MSG_CMSG_CLOEXEC = 0x40000000, SHUT_WR = 1;
 
     /// <summary>struct msghdr (x86_64).</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -19,8 +19,8 @@ internal static class Logging
         return Factory(LogLevel.Debug, new ZLoggerConsoleLoggerProvider(console));
     }
 
-    /// <summary>A factory over one provider, made directly: LoggerFactory.Create would build a dependency injection
-    /// container for it, whose code and types every start of tiny pays for.</summary>
+    /// <summary>A factory over one provider, made directly: LoggerFactory.Create would first build a dependency
+    /// injection container for it.</summary>
     static ILoggerFactory Factory(LogLevel minimum, ILoggerProvider provider) =>
         new LoggerFactory([provider], new LoggerFilterOptions { MinLevel = minimum });
 

@@ -73,6 +73,9 @@ public sealed unsafe class NetworkNamespaceAhead : IDisposable
             }
         }
         if (errno != 0) UnixSocket.SendFailure(socket, errno);
+        // No more from this side: should both sends fail, the child's recvmsg sees end of file rather than waiting on
+        // the copy of this end it inherited (shutdown(2) acts on the socket, not on one fd).
+        RawSyscall.Invoke(SyscallNumber.Shutdown, socket, UnixSocket.SHUT_WR);
         return -errno;
     }
 

@@ -37,6 +37,10 @@ public class FdPassingTests
             await Assert.That(UnixSocket.ReceiveFd(receiving, 0)).IsEqualTo(-(long)Errno.ENOSPC);
             // Nothing waiting: the non-blocking receive says so rather than blocking.
             await Assert.That(UnixSocket.TryReceiveFd(receiving)).IsEqualTo(-1);
+            // Once the sender shuts its side, a blocking receive ends too, though the sending fd stays open
+            // (as the child's inherited copy of the network namespace thread's end does).
+            await Assert.That(RawSyscall.Invoke(SyscallNumber.Shutdown, sending, UnixSocket.SHUT_WR)).IsEqualTo(0L);
+            await Assert.That(UnixSocket.ReceiveFd(receiving, 0)).IsEqualTo(-(long)Errno.EBADMSG);
         }
         finally
         {
