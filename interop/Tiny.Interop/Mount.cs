@@ -22,19 +22,10 @@ public static class Namespace
 /// <summary>prctl(2) options and capability constants (linux/prctl.h, linux/capability.h).</summary>
 public static class Prctl
 {
-    public const int PR_SET_PDEATHSIG = 1, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4, PR_SET_KEEPCAPS = 8, PR_SET_NAME = 15, PR_CAPBSET_DROP = 24,
+    public const int PR_SET_PDEATHSIG = 1, PR_GET_DUMPABLE = 3, PR_SET_DUMPABLE = 4, PR_SET_KEEPCAPS = 8, PR_SET_NAME = 15, PR_CAPBSET_READ = 23, PR_CAPBSET_DROP = 24,
         PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_CLEAR_ALL = 4, PR_CAP_AMBIENT_RAISE = 2;
 
     public const uint LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
     public const int SECCOMP_SET_MODE_FILTER = 1;
-}
-
-/// <summary>Constants for bringing an interface up with ioctl(2) (netdevice(7)).</summary>
-public static class NetDevice
-{
-    public const int AF_INET = 2, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000;
-    public const ulong SIOCGIFFLAGS = 0x8913, SIOCSIFFLAGS = 0x8914;
-    public const short IFF_UP = 0x1;
-    public const int IfReqSize = 40, IfNameSize = 16;
 }

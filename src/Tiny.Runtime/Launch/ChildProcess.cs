@@ -79,7 +79,7 @@ internal static unsafe class ChildProcess
             case Op.Symlink: return Check(Invoke(Nr.Symlink, s.A, s.B));
             case Op.PivotRoot: return PivotRoot((byte*)s.A);
             case Op.SetHostname: return Check(Invoke(Nr.Sethostname, s.A, s.B));
-            case Op.BringLoopbackUp: return BringUp((byte*)s.A);
+            case Op.BringLoopbackUp: return NetDevice.BringUp((byte*)s.A);
             case Op.DropBoundingSet:
                 for (var cap = 0; cap <= s.B; cap++)
                     if ((s.A & (1L << cap)) == 0 && Invoke(Nr.Prctl, Prctl.PR_CAPBSET_DROP, cap) < 0) return LastErrno;
@@ -279,7 +279,6 @@ internal static unsafe class ChildProcess
     static int EnterReceivedNamespace(long socket, long type)
     {
         var ns = UnixSocket.ReceiveFd((int)socket, 0);
-        Invoke(Nr.Close, socket);
         if (ns < 0) return (int)-ns;
         var errno = Check(Invoke(Nr.Setns, ns, type));
         Invoke(Nr.Close, ns);
@@ -333,21 +332,6 @@ internal static unsafe class ChildProcess
         if (Invoke(Nr.PivotRoot, (long)Dot, (long)Dot) < 0) return LastErrno;
         if (Invoke(Nr.Umount2, (long)Dot, Mount.MNT_DETACH) < 0) return LastErrno;
         return Check(Invoke(Nr.Chdir, (long)Slash));
-    }
-
-    static int BringUp(byte* ifreq)
-    {
-        var fd = Invoke(Nr.Socket, NetDevice.AF_INET, NetDevice.SOCK_DGRAM | NetDevice.SOCK_CLOEXEC, 0);
-        if (fd < 0) return LastErrno;
-        var flags = (short*)(ifreq + NetDevice.IfNameSize);
-        var errno = Check(Invoke(Nr.Ioctl, fd, (long)NetDevice.SIOCGIFFLAGS, (long)ifreq));
-        if (errno == 0)
-        {
-            *flags |= NetDevice.IFF_UP;
-            errno = Check(Invoke(Nr.Ioctl, fd, (long)NetDevice.SIOCSIFFLAGS, (long)ifreq));
-        }
-        Invoke(Nr.Close, fd);
-        return errno;
     }
 
     static int SetCapabilities(ulong effective, ulong permitted, ulong inheritable)

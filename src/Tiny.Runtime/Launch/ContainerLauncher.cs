@@ -35,11 +35,11 @@ public sealed class ContainerLauncher(ILogger log)
     /// <param name="consoleSocket">With a terminal: a connected socket the child sends its master to (--console-socket);
     /// -1 to keep the master here and copy it to tiny's stdio.</param>
     /// <param name="hooks">The OCI hooks of the create and start operations, run as the container is set up.</param>
-    /// <param name="networkNamespace">The container's network namespace, started by the caller
-    /// (<see cref="NetworkNamespaceAhead.StartFor"/>) before its own work, so that it is made meanwhile; the caller disposes
-    /// it. Without it, clone makes the namespace.</param>
+    /// <param name="namespacesAhead">The container's network, IPC and UTS namespaces, started by the caller
+    /// (<see cref="NamespacesAhead.StartFor"/>) before its own work, so that they are made meanwhile; the caller disposes
+    /// it. Without it, clone makes them.</param>
     public int Run(RunSpec spec, byte[]? seccomp, Action<LaunchedContainer>? started = null, NotifyRelay? notify = null,
-        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1, HookSession? hooks = null, NetworkNamespaceAhead? networkNamespace = null)
+        Action<LaunchedContainer>? cloned = null, int consoleSocket = -1, HookSession? hooks = null, NamespacesAhead? namespacesAhead = null)
     {
         RequireRootOrUserNamespace(spec);
         using var network = spec.Bridge is { } bridge
@@ -51,7 +51,7 @@ public sealed class ContainerLauncher(ILogger log)
         var registrations = ForwardedSignals.Select(s => PosixSignalRegistration.Create((PosixSignal)s, Forward)).ToArray();
         try
         {
-            var launched = Launch(spec, seccomp, execFifo: null, networkNamespace, network, terminal, userNamespace, consoleSocket, hooks, cloned: child =>
+            var launched = Launch(spec, seccomp, execFifo: null, namespacesAhead, network, terminal, userNamespace, consoleSocket, hooks, cloned: child =>
             {
                 Volatile.Write(ref _childPid, child.Pid);
                 cloned?.Invoke(child);
@@ -93,11 +93,11 @@ public sealed class ContainerLauncher(ILogger log)
     /// right after clone, before the child does anything, so that a caller can record them first.
     /// </summary>
     public LaunchedContainer Create(RunSpec spec, byte[]? seccomp, string execFifo, Action<LaunchedContainer> cloned, int consoleSocket = -1,
-        HookSession? hooks = null, NetworkNamespaceAhead? networkNamespace = null)
+        HookSession? hooks = null, NamespacesAhead? namespacesAhead = null)
     {
         RequireRootOrUserNamespace(spec);
         using var userNamespace = OpenUserNamespace(ref spec);
-        return Launch(spec, seccomp, execFifo, networkNamespace, network: null, terminal: null, userNamespace, consoleSocket, hooks, cloned);
+        return Launch(spec, seccomp, execFifo, namespacesAhead, network: null, terminal: null, userNamespace, consoleSocket, hooks, cloned);
     }
 
     /// <summary>
@@ -120,7 +120,7 @@ public sealed class ContainerLauncher(ILogger log)
             var channel = new ContainerPlan.Channel(syncRead, syncWrite, errorRead, errorWrite,
                 terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default);
             var signalMask = Process.BlockAllSignals();
-            var plan = ContainerPlan.BuildExec(spec, channel, seccomp, signalMask, ReadLastCapability(), initPid, pidWrite, detach);
+            var plan = ContainerPlan.BuildExec(spec, channel, seccomp, signalMask, LastCapability(), initPid, pidWrite, detach);
             using var native = new NativePlan(plan.Steps, errorWrite);
             first = Clone(plan.CloneFlags, native, sharesMemoryUntilExec: false);
             Process.SetSignalMask(signalMask);
@@ -203,7 +203,7 @@ public sealed class ContainerLauncher(ILogger log)
     /// <paramref name="execFifo"/>, (step, errno) when a step failed. On failure nothing is left behind. With prestart or
     /// createRuntime hooks the child first reports (0, 0) when its mounts are made and waits for them to run here.
     /// </summary>
-    LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, NetworkNamespaceAhead? networkNamespace,
+    LaunchedContainer Launch(RunSpec spec, byte[]? seccomp, string? execFifo, NamespacesAhead? namespacesAhead,
         ContainerNetwork? network, TerminalSession? terminal, UserNamespaceSession? userNamespace, int consoleSocket, HookSession? hooks, Action<LaunchedContainer> cloned)
     {
         var cgroup = ContainerCgroup.ForContainer(spec.Id, log, cgroupsPath: spec.CgroupsPath, limits: spec.Limits,
@@ -222,16 +222,17 @@ public sealed class ContainerLauncher(ILogger log)
                 terminal?.ChildSocket ?? consoleSocket, terminal?.InitialSize ?? default, userNamespace?.ChildSocket ?? -1, hookChannel, copiedTmpfs.Trees);
             var signalMask = Process.BlockAllSignals();
             Timing?.Mark("launcher setup");
-            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, ReadLastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
-                cgroup.MembershipFiles, trampoline, networkNamespace?.ChildSocket ?? -1);
+            var plan = ContainerPlan.Build(spec, channel, seccomp, signalMask, LastCapability(), [.. network?.FileMounts ?? [], .. cgroupView], execFifo,
+                cgroup.MembershipFiles, trampoline,
+                namespacesAhead is null ? null : new ContainerPlan.NamespacesMadeAhead(namespacesAhead.ChildSocket, namespacesAhead.Types));
             if (plan.Steps[^1] is ExecThroughTrampoline { Exec: var exec })
                 trampoline!.Seal(channel.ErrorWrite, plan.Steps.Count - 1, exec.Candidates, exec.Argv, exec.Envp);
             using var native = new NativePlan(plan.Steps, errorWrite, recordStepEnds: Timing is not null);
             Timing?.Mark("plan + native layout");
             // A container run in the foreground has no record until it runs, so its cgroup may be made before clone:
             // the child is then released as soon as it is cloned and need not wait for the parent. A created one is
-            // recorded, pid and cgroup, before its cgroup is made. The network namespace may still be in the making:
-            // the child waits for it in its first steps, as clone runs meanwhile.
+            // recorded, pid and cgroup, before its cgroup is made. The namespaces made ahead may still be in the making:
+            // the child waits for them in its first steps, as clone runs meanwhile.
             if (execFifo is null) CreateCgroup();
             var releasedBeforeClone = plan.ReleasedBeforeClone;
             if (releasedBeforeClone) FileDescriptor.WriteAll(syncWrite, [1]);
@@ -257,8 +258,8 @@ public sealed class ContainerLauncher(ILogger log)
                 if (spec.OomScoreAdj is { } oomScoreAdj) SetOomScoreAdj(pid, oomScoreAdj);
                 if (network is not null)
                 {
-                    networkNamespace?.Wait();
-                    network.Attach(pid, networkNamespace?.Fd ?? -1);
+                    namespacesAhead?.Wait();
+                    network.Attach(pid, namespacesAhead?.NetworkFd ?? -1);
                     Timing?.Mark("network attach");
                 }
             }
@@ -310,7 +311,7 @@ public sealed class ContainerLauncher(ILogger log)
             {
                 Process.WaitForExit(pid);
                 // The thread's own failure (unshare), when it is why the child had no namespace to enter.
-                if (plan.Steps[report[0]] is EnterReceivedNamespace) networkNamespace?.Wait();
+                if (plan.Steps[report[0]] is EnterReceivedNamespace) namespacesAhead?.Wait();
                 throw SetupFailure(spec, plan.Steps[report[0]], report[1]);
             }
             if (execFifo is not null && reported != 8)
@@ -422,10 +423,18 @@ public sealed class ContainerLauncher(ILogger log)
         return new ContainerError($"{step.Describe()}: {Errno.Describe(errno)}");
     }
 
-    static int ReadLastCapability() =>
-        int.TryParse(FileDescriptor.ReadAllText("/proc/sys/kernel/cap_last_cap").AsSpan().Trim(), out var last)
-            ? last
-            : Security.CapabilitySet.Last;
+    /// <summary>The kernel's highest capability number, as /proc/sys/kernel/cap_last_cap shows it, found by probing the
+    /// bounding set from the highest tiny knows: PR_CAPBSET_READ fails with EINVAL for a capability the kernel does
+    /// not know (prctl(2)). Two calls where the file takes five.</summary>
+    internal static int LastCapability()
+    {
+        var last = Security.CapabilitySet.Last;
+        while (Known(last + 1)) last++;
+        while (last > 0 && !Known(last)) last--;
+        return last;
+
+        static bool Known(int capability) => RawSyscall.Invoke(SyscallNumber.Prctl, Prctl.PR_CAPBSET_READ, capability) >= 0;
+    }
 }
 
 /// <summary>A container's init, cloned and in its cgroup.</summary>

@@ -36,7 +36,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
         Action<LaunchedContainer>? started = null)
     {
         ContainerLauncher.RequireRootOrUserNamespace(spec);
-        using var networkNamespace = NetworkNamespaceAhead.StartFor(spec);
+        using var namespacesAhead = NamespacesAhead.StartFor(spec);
         store.Claim(spec.Id);
         ContainerRecord? record = null;
         var running = false;
@@ -73,7 +73,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
                 if (fullPidFile is not null) OciRuntime.WritePidFile(fullPidFile, self);
                 if (!detached) notify?.Send($"MAINPID={self}");
                 started?.Invoke(child);
-            }, notify: notify, networkNamespace: networkNamespace);
+            }, notify: notify, namespacesAhead: namespacesAhead);
             if (detached && running) RecordExit(record!, exitCode);
             return exitCode;
         }

@@ -40,7 +40,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
     {
         var container = Load(id, bundle, preserveFds);
         RequireConsoleSocket(container, consoleSocket);
-        using var networkNamespace = NetworkNamespaceAhead.StartFor(container.Spec);
+        using var namespacesAhead = NamespacesAhead.StartFor(container.Spec);
         _store.CreateDirectory(id);
         using var hooks = HooksOf(id, bundle, container.Annotations, container.Spec.Hooks);
         var created = false;
@@ -56,7 +56,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
             {
                 socket = ConnectConsole(consoleSocket);
                 launched = new ContainerLauncher(log).Create(container.Spec, container.Seccomp?.Program, $"/proc/self/fd/{fifoFd}",
-                    child => _store.SaveLocked(Record(id, bundle, container, child)), socket, hooks, networkNamespace);
+                    child => _store.SaveLocked(Record(id, bundle, container, child)), socket, hooks, namespacesAhead);
             }
             finally
             {
@@ -285,7 +285,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         }
         var container = Load(id, bundle, preserveFds);
         Timing?.Mark("config");
-        using var networkNamespace = NetworkNamespaceAhead.StartFor(container.Spec);
+        using var namespacesAhead = NamespacesAhead.StartFor(container.Spec);
         _store.CreateDirectory(id);
         using var hooks = HooksOf(id, bundle, container.Annotations, container.Spec.Hooks);
         ContainerRecord? record = null;
@@ -309,7 +309,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
                     poststartFailure = e;
                     Process.Kill(child.Pid, Process.SIGKILL);
                 }
-            }, consoleSocket: socket, hooks: hooks, networkNamespace: networkNamespace);
+            }, consoleSocket: socket, hooks: hooks, namespacesAhead: namespacesAhead);
             // The launcher has waited for the init and removed its cgroup: unless a process outlived the init in it
             // (no PID namespace), only the state is left.
             if (keep && poststartFailure is null) return exitCode;

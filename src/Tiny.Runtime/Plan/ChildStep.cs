@@ -229,7 +229,7 @@ public sealed record JoinNamespace(string Path, ulong Type) : ChildStep
     public override string Describe() => $"join namespace {Path}";
 }
 
-/// <summary>Receives the namespace tiny makes for the container on a thread (<see cref="Launch.NetworkNamespaceAhead"/>)
+/// <summary>Receives the next namespace tiny makes for the container on a thread (<see cref="Launch.NamespacesAhead"/>)
 /// over <see cref="SocketFd"/>, waiting for it if need be, and enters it with setns(2).</summary>
 public sealed record EnterReceivedNamespace(int SocketFd, ulong Type) : ChildStep
 {

@@ -24,11 +24,15 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// clone (the child closes its copy first thing); <see cref="Output"/> (/dev/null) takes what they write.</summary>
     public sealed record HookChannel(IReadOnlyList<int> InputReads, IReadOnlyList<int> InputWrites, int Output);
 
+    /// <summary>The new namespaces of <see cref="Types"/> (CLONE_NEW* flags), made by a thread of tiny's, which sends
+    /// them over <see cref="Socket"/> in <see cref="Launch.NamespacesAhead.SendingOrder"/>.</summary>
+    public sealed record NamespacesMadeAhead(int Socket, ulong Types);
+
     /// <param name="spec">The validated container.</param>
     /// <param name="channel">The pipe ends (the parent's ends are closed in the child).</param>
     /// <param name="seccomp">The seccomp program to load last, or null for unconfined.</param>
     /// <param name="signalMask">The signal mask to restore before exec.</param>
-    /// <param name="lastCap">The kernel's highest capability number (/proc/sys/kernel/cap_last_cap).</param>
+    /// <param name="lastCap">The kernel's highest capability number (as /proc/sys/kernel/cap_last_cap shows).</param>
     /// <param name="execFifo">For a container that is created now and started later: the FIFO (as a path the child
     /// can open after pivot_root) it waits on before exec. The child then outlives tiny, so it gets no parent-death signal.</param>
     /// <param name="networkMounts">The network's files to bind over the container's (/etc/hosts...), before the spec's mounts.</param>
@@ -36,17 +40,18 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
     /// parent has made it.</param>
     /// <param name="trampoline">The exec trampoline the child reaches its command through, not dumpable until then
     /// (<see cref="ExecTrampoline"/>); null to exec the command itself.</param>
-    /// <param name="networkNamespaceSocket">The socket the container's new network namespace arrives on, made meanwhile
-    /// (<see cref="Launch.NetworkNamespaceAhead"/>): the child enters it first thing instead of cloning one; -1 to clone it.</param>
+    /// <param name="madeAhead">The container's new namespaces made meanwhile (<see cref="Launch.NamespacesAhead"/>) and
+    /// the socket they arrive on: the child enters them first thing instead of cloning them (and finds lo up); null to
+    /// clone them all.</param>
     public static ContainerPlan Build(RunSpec spec, Channel channel, byte[]? seccomp, ulong signalMask, int lastCap,
         IReadOnlyList<MountRequest> networkMounts, string? execFifo = null, IEnumerable<string>? cgroupMembershipFiles = null,
-        ExecTrampoline? trampoline = null, int networkNamespaceSocket = -1)
+        ExecTrampoline? trampoline = null, NamespacesMadeAhead? madeAhead = null)
     {
         var namespaces = NamespacesOf(spec);
         var flags = NewNamespaces(namespaces);
         var ownNetwork = (flags & Namespace.CLONE_NEWNET) != 0;
-        var enterNetwork = ownNetwork && networkNamespaceSocket >= 0;
-        if (enterNetwork) flags &= ~Namespace.CLONE_NEWNET;
+        var ahead = madeAhead?.Types ?? 0;
+        flags &= ~ahead;
         // Namespaces cloned along with a user namespace belong to it (user_namespaces(7)): the child's
         // capabilities there let it mount, set the hostname and so on, and it has none outside.
         if (spec.UserNamespace is not null) flags |= Namespace.CLONE_NEWUSER;
@@ -57,7 +62,11 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.Add(new CloseFd(channel.SyncWrite));
         steps.Add(new CloseFd(channel.ErrorRead));
         foreach (var fd in channel.Hooks?.InputWrites ?? []) steps.Add(new CloseFd(fd));
-        if (enterNetwork) steps.Add(new EnterReceivedNamespace(networkNamespaceSocket, Namespace.CLONE_NEWNET));
+        if (madeAhead is not null)
+        {
+            steps.AddRange(Launch.NamespacesAhead.SendingOrder(ahead).Select(type => new EnterReceivedNamespace(madeAhead.Socket, type)));
+            steps.Add(new CloseFd(madeAhead.Socket));
+        }
         var pauseForHooks = spec.Hooks?.PausesBeforePivot == true;
         // Released by the parent once it has made the cgroup (and written the id maps, attached the network), the child
         // moves itself into the cgroup: before any namespace is joined (the paths are the host's) and, with a user
@@ -110,8 +119,9 @@ public sealed record ContainerPlan(ulong CloneFlags, IReadOnlyList<ChildStep> St
         steps.AddRange(rootfsSteps);
         if (spec.Hostname.Length > 0) steps.Add(new SetHostname(spec.Hostname));
         if (spec.Domainname is not null) steps.Add(new SetDomainname(spec.Domainname));
-        // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach).
-        if (spec.Network == NetworkMode.None && ownNetwork) steps.Add(new BringLoopbackUp());
+        // With a bridge, the parent brings lo up along with eth0 (ContainerNetwork.Attach); in a network namespace made
+        // ahead, the thread that made it did.
+        if (spec.Network == NetworkMode.None && ownNetwork && (ahead & Namespace.CLONE_NEWNET) == 0) steps.Add(new BringLoopbackUp());
         ProcessSteps(steps, spec, channel, seccomp, signalMask, lastCap, execFifo, parentDeathSignal: execFifo is null, trampoline);
         // The parent's part after clone is the bridge's veth, the container's hooks' state, oom_score_adj; a created
         // container waits for start, and an init (--init) never execs.

@@ -29,10 +29,28 @@ public class IsolationTests
     }
 
     [Test]
+    [Arguments("none")]
+    [Arguments("host")]
+    public async Task The_ipc_and_uts_namespaces_are_new_with_or_without_a_network_of_the_containers(string net)
+    {
+        // Made on tiny's thread (NamespacesAhead) in both cases, with the network namespace or without one.
+        var result = await Tiny.Sh("for ns in ipc uts net; do readlink /proc/self/ns/$ns; done; hostname", "--net", net, "--hostname", "inner");
+        var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        await Assert.That(result.ExitCode).IsEqualTo(0);
+        await Assert.That(lines[0]).StartsWith("ipc:[").And.IsNotEqualTo(new FileInfo("/proc/self/ns/ipc").LinkTarget!);
+        await Assert.That(lines[1]).StartsWith("uts:[").And.IsNotEqualTo(new FileInfo("/proc/self/ns/uts").LinkTarget!);
+        var hostNetwork = new FileInfo("/proc/self/ns/net").LinkTarget!;
+        if (net == "host") await Assert.That(lines[2]).IsEqualTo(hostNetwork);
+        else await Assert.That(lines[2]).IsNotEqualTo(hostNetwork);
+        await Assert.That(lines[3]).IsEqualTo("inner");
+        await Assert.That(Environment.MachineName).IsNotEqualTo("inner");
+    }
+
+    [Test]
     public async Task The_network_namespace_is_new_and_its_sysfs_shows_only_lo_up()
     {
-        // tiny makes this namespace on a thread (NetworkNamespaceAhead) and the child receives and enters it first:
-        // /sys, mounted after that, must show the container's links, not the host's.
+        // tiny makes this namespace on a thread (NamespacesAhead), brings lo up there, and the child receives and
+        // enters it first: /sys, mounted after that, must show the container's links, not the host's.
         var result = await Tiny.Sh("readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/flags", "--net", "none");
         var lines = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         await Assert.That(result.ExitCode).IsEqualTo(0);

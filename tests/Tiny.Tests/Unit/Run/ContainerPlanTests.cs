@@ -1,4 +1,5 @@
 using Tiny.Interop;
+using Tiny.Runtime.Launch;
 using Tiny.Runtime.Mounts;
 using Tiny.Runtime.Plan;
 using Tiny.Runtime.Security;
@@ -32,18 +33,47 @@ public class ContainerPlanTests
     }
 
     [Test]
-    public async Task A_network_namespace_made_ahead_is_received_and_entered_first_instead_of_cloned()
+    public async Task Namespaces_made_ahead_are_received_and_entered_first_in_sending_order_instead_of_cloned()
     {
-        var plan = ContainerPlan.Build(Spec(), Channel, null, signalMask: 0, lastCap: 40, [], networkNamespaceSocket: 11);
-        await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWNET).IsEqualTo(0UL);
-        await Assert.That(plan.CloneFlags & Namespace.CLONE_NEWNS).IsEqualTo(Namespace.CLONE_NEWNS);
+        const ulong ahead = Namespace.CLONE_NEWNET | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWUTS;
+        var plan = ContainerPlan.Build(Spec(), Channel, null, signalMask: 0, lastCap: 40, [], madeAhead: new(11, ahead));
+        await Assert.That(plan.CloneFlags).IsEqualTo(Namespace.CLONE_NEWNS | Namespace.CLONE_NEWPID);
         var enter = IndexOf<EnterReceivedNamespace>(plan);
-        await Assert.That(plan.Steps[enter]).IsEqualTo(new EnterReceivedNamespace(11, Namespace.CLONE_NEWNET));
+        ChildStep[] received = [new EnterReceivedNamespace(11, Namespace.CLONE_NEWNET), new EnterReceivedNamespace(11, Namespace.CLONE_NEWIPC),
+            new EnterReceivedNamespace(11, Namespace.CLONE_NEWUTS), new CloseFd(11)];
+        await Assert.That(plan.Steps.Skip(enter).Take(4)).IsEquivalentTo(received, CollectionOrdering.Matching);
+        await Assert.That(NamespacesAhead.SendingOrder(ahead)).IsEquivalentTo(
+            [Namespace.CLONE_NEWNET, Namespace.CLONE_NEWIPC, Namespace.CLONE_NEWUTS], CollectionOrdering.Matching);
         await Assert.That(plan.Steps.Take(enter).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
-        // Still the container's own network: lo is brought up in it.
-        await Assert.That(plan.Steps.OfType<BringLoopbackUp>()).IsNotEmpty();
-        var host = ContainerPlan.Build(Spec(network: NetworkMode.Host), Channel, null, signalMask: 0, lastCap: 40, [], networkNamespaceSocket: 11);
-        await Assert.That(host.Steps.OfType<EnterReceivedNamespace>()).IsEmpty();
+        await Assert.That(IndexOf<MountStep>(plan)).IsGreaterThan(enter + 3);
+        // The thread that made the network namespace brought lo up in it.
+        await Assert.That(plan.Steps.OfType<BringLoopbackUp>()).IsEmpty();
+
+        var host = ContainerPlan.Build(Spec(network: NetworkMode.Host), Channel, null, signalMask: 0, lastCap: 40, [],
+            madeAhead: new(11, Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWUTS));
+        await Assert.That(host.CloneFlags).IsEqualTo(Namespace.CLONE_NEWNS | Namespace.CLONE_NEWPID);
+        await Assert.That(host.Steps.OfType<EnterReceivedNamespace>().Select(s => s.Type))
+            .IsEquivalentTo([Namespace.CLONE_NEWIPC, Namespace.CLONE_NEWUTS], CollectionOrdering.Matching);
+        // Cloned, the network namespace gets lo up from the child.
+        await Assert.That(Build(Spec()).Steps.OfType<BringLoopbackUp>()).IsNotEmpty();
+    }
+
+    [Test]
+    public async Task The_last_capability_the_bounding_set_is_dropped_to_is_the_kernels()
+    {
+        var kernels = int.Parse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim());
+        await Assert.That(ContainerLauncher.LastCapability()).IsEqualTo(kernels);
+    }
+
+    [Test]
+    public async Task Namespaces_are_made_ahead_only_without_a_user_namespace_of_the_containers()
+    {
+        var userNamespace = Spec() with { UserNamespace = UserNamespace.Leased(2147483648) };
+        await Assert.That(NamespacesAhead.TypesFor(userNamespace)).IsEqualTo(0UL);
+        if (!Process.IsHostRoot()) return;
+        await Assert.That(NamespacesAhead.TypesFor(Spec()))
+            .IsEqualTo(Namespace.CLONE_NEWNET | Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWUTS);
+        await Assert.That(NamespacesAhead.TypesFor(Spec(network: NetworkMode.Host))).IsEqualTo(Namespace.CLONE_NEWIPC | Namespace.CLONE_NEWUTS);
     }
 
     [Test]
