@@ -16,6 +16,16 @@ public static unsafe partial class RawSyscall
     public static partial long Invoke(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
     /// <summary>
+    /// The one entry point with the GC transition, for a thread of tiny's own (<see cref="NativeThread"/>), never the
+    /// child: a call without it leaves the thread in cooperative mode, and a collection (the one that opens the no-GC
+    /// region around clone) then waits for the call to return before it can suspend the thread; unshare(2) of a network
+    /// namespace takes half a millisecond. errno is then <see cref="Marshal.GetLastPInvokeError"/>: waiting for a
+    /// collection on the way back may change libc's.
+    /// </summary>
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    public static partial long InvokeOnOwnThread(long number, long a1, long a2, long a3, long a4, long a5, long a6);
+
+    /// <summary>
     /// glibc's clone(2) wrapper: the child starts on <paramref name="stackTop"/> and calls
     /// <paramref name="function"/>(<paramref name="argument"/>) there (the raw system call would return into the
     /// caller's frame, which a child that shares the caller's memory must not touch). -1 with errno on failure.

@@ -14,6 +14,8 @@ namespace Tiny.Runtime.Launch;
 /// them by setns(2) before its first mount (sysfs shows the links of the network namespace it is mounted in, mqueue
 /// the queues of the IPC one), or sends the errno of its failure. unshare(2) takes these three in a process with
 /// threads (it moves only the calling thread), and the namespaces outlive the thread through the fds opened on them.
+/// Its long calls (unshare, lo up) leave the runtime's cooperative mode (<see cref="RawSyscall.InvokeOnOwnThread"/>):
+/// the collection that opens the no-GC region around clone would otherwise wait for them to return.
 /// </summary>
 public sealed unsafe class NamespacesAhead : IDisposable
 {
@@ -95,8 +97,9 @@ public sealed unsafe class NamespacesAhead : IDisposable
     {
         var request = (Request*)argument;
         var errno = 0;
-        if (RawSyscall.Invoke(SyscallNumber.Unshare, (long)request->Types) < 0) errno = Failed(request, 0, RawSyscall.LastErrno);
-        else if (request->BringLoopbackUp != 0 && NetDevice.BringUp(request->Loopback) is var up and not 0) errno = Failed(request, 1, up);
+        if (RawSyscall.InvokeOnOwnThread(SyscallNumber.Unshare, (long)request->Types, 0, 0, 0, 0, 0) < 0) errno = Failed(request, 0, Marshal.GetLastPInvokeError());
+        else if (request->BringLoopbackUp != 0 && NetDevice.BringUp(request->Loopback, onOwnThread: true) is var up and not 0)
+            errno = Failed(request, 1, up);
         if (errno == 0) errno = Send(request, Namespace.CLONE_NEWNET, "/proc/thread-self/ns/net\0"u8);
         if (errno == 0) errno = Send(request, Namespace.CLONE_NEWIPC, "/proc/thread-self/ns/ipc\0"u8);
         if (errno == 0) errno = Send(request, Namespace.CLONE_NEWUTS, "/proc/thread-self/ns/uts\0"u8);
