@@ -58,8 +58,10 @@ internal static class DetachedRun
             var args = Environment.GetCommandLineArgs();
             // args[1] is "run" (global flags make it runc's run); the monitor gets the name chosen here.
             string[] argv = nameGiven ? args : [args[0], args[1], "--name", spec.Id, .. args[2..]];
-            var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-                .Select(e => $"{e.Key}={e.Value}").Append($"{ChannelVariable}={ChannelFd}").ToArray();
+            // A loop: LINQ's Select over Cast is a generic virtual call, resolved from the binary's metadata.
+            List<string> env = [];
+            foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables()) env.Add($"{variable.Key}={variable.Value}");
+            env.Add($"{ChannelVariable}={ChannelFd}");
             monitor = Spawn.Detached("/proc/self/exe", argv, env, [input, output, output, reportWrite]);
             // Before the container can send READY=1 through the monitor: systemd takes only the main pid's messages.
             if (spec.NotifySocket is { } notifySocket) NotifyRelay.SendOnce(notifySocket, $"MAINPID={monitor}", log);

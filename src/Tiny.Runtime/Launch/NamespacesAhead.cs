@@ -85,9 +85,8 @@ public sealed unsafe class NamespacesAhead : IDisposable
     public static NamespacesAhead? StartFor(RunSpec spec) =>
         TypesFor(spec) is var types and not 0 ? new NamespacesAhead(types, spec.Network == NetworkMode.None) : null;
 
-    /// <summary>The namespaces of <paramref name="types"/> in the order the thread sends them.</summary>
-    public static IEnumerable<ulong> SendingOrder(ulong types) =>
-        new[] { Namespace.CLONE_NEWNET, Namespace.CLONE_NEWIPC, Namespace.CLONE_NEWUTS }.Where(type => (types & type) != 0);
+    /// <summary>The order the thread sends the namespaces it made in (those it was asked for).</summary>
+    public static ReadOnlySpan<ulong> SendingOrder => [Namespace.CLONE_NEWNET, Namespace.CLONE_NEWIPC, Namespace.CLONE_NEWUTS];
 
     /// <summary>The thread, system calls only: the new namespaces, lo up if asked, each namespace's fd sent over the
     /// socket in <see cref="SendingOrder"/> (the network one moved to its target first), or the errno of the failure

@@ -15,18 +15,19 @@ namespace Tiny.Runtime.Mounts;
 /// </summary>
 public sealed class TmpfsCopies : IDisposable
 {
-    readonly Dictionary<string, int> _trees = [];
+    Dictionary<string, int>? _trees;
 
-    /// <summary>Each copied tmpfs's detached mount fd by destination.</summary>
-    public IReadOnlyDictionary<string, int> Trees => _trees;
+    /// <summary>Each copied tmpfs's detached mount fd by destination; null when no mount asks for tmpcopyup (most
+    /// containers: nothing of this is touched then).</summary>
+    public IReadOnlyDictionary<string, int>? Trees => _trees;
 
     public static TmpfsCopies Make(RunSpec spec)
     {
         var copies = new TmpfsCopies();
         try
         {
-            foreach (var request in spec.Mounts.Where(m => m.CopyUp))
-                copies._trees[request.Destination] = Make(spec.Rootfs ?? "/", request, spec.UserNamespace);
+            foreach (var request in spec.Mounts)
+                if (request.CopyUp) (copies._trees ??= [])[request.Destination] = Make(spec.Rootfs ?? "/", request, spec.UserNamespace);
             return copies;
         }
         catch
@@ -144,6 +145,7 @@ public sealed class TmpfsCopies : IDisposable
 
     public void Dispose()
     {
+        if (_trees is null) return;
         foreach (var fd in _trees.Values) FileDescriptor.Close(fd);
         _trees.Clear();
     }

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Tiny.Interop;
 using Tiny.Runtime.Mounts;
+using ZLogger;
 
 namespace Tiny.Runtime.Network;
 
@@ -119,7 +120,7 @@ public sealed class ContainerNetwork : IDisposable
             if (bridge is null)
             {
                 File.WriteAllText(settings.SubnetFile, subnet + "\n");
-                log.LogDebug("created bridge {Bridge} with {Gateway}/{Prefix}", settings.Bridge, subnet.Gateway, subnet.PrefixLength);
+                log.ZLogDebug($"created bridge {settings.Bridge} with {subnet.Gateway}/{subnet.PrefixLength}");
             }
             HostLinks.EnableForwarding();
             nat.EnsureFor(netfilter, subnet);
@@ -144,7 +145,7 @@ public sealed class ContainerNetwork : IDisposable
             FileLock.Release(lockFd);
         }
         network.WriteFiles(request.Hostname);
-        log.LogDebug("container {Id} leased {Address} on {Bridge}", request.ContainerId, network.Address, settings.Bridge);
+        log.ZLogDebug($"container {request.ContainerId} leased {network.Address} on {settings.Bridge}");
         return network;
     }
 
@@ -171,7 +172,7 @@ public sealed class ContainerNetwork : IDisposable
         RouteMessages.AddAddress(w, inside.NextSequence(), eth0, Address, subnet.PrefixLength, ContainerInterface);
         RouteMessages.AddDefaultRoute(w, inside.NextSequence(), Gateway);
         inside.Execute(w, 4);
-        log.LogDebug("attached {Link} to {Bridge}, {Address} in pid {Pid}'s namespace", HostLink, settings.Bridge, Address, containerPid);
+        log.ZLogDebug($"attached {HostLink} to {settings.Bridge}, {Address} in pid {containerPid}'s namespace");
     }
 
     /// <summary>Deletes the veth pair, the container's rules and files, and releases the lease. The
@@ -222,7 +223,7 @@ public sealed class ContainerNetwork : IDisposable
         {
             HostLinks.Delete(route, lease.HostLink);
             DeleteFiles(settings, lease.ContainerId);
-            log.LogDebug("reclaimed {Address} of container {Id} (owner pid {Pid})", lease.Address, lease.ContainerId, lease.Owner.Pid);
+            log.ZLogDebug($"reclaimed {lease.Address} of container {lease.ContainerId} (owner pid {lease.Owner.Pid})");
         }
         nat.DeleteRules(netfilter, nat.FindRules(netfilter, reclaimed.Select(l => l.ContainerId).ToHashSet()));
         leases.RemoveAll(reclaimed.Contains);
@@ -312,7 +313,7 @@ public sealed class ContainerNetwork : IDisposable
         File.WriteAllText(FileMounts[1].Source!, ContainerFiles.Hostname(hostname));
         File.WriteAllText(FileMounts[2].Source!, ContainerFiles.ResolvConf(ContainerFiles.HostResolvConf(), out var nameservers));
         if (nameservers == 0)
-            log.LogInformation("no nameserver for the container: the host's are all on loopback, which the container cannot reach");
+            log.ZLogInformation($"no nameserver for the container: the host's are all on loopback, which the container cannot reach");
     }
 
     static void DeleteFiles(NetworkSettings settings, string containerId)

@@ -8,6 +8,20 @@ namespace Tiny.Runtime.Oci;
 
 public enum ContainerStatus { Created, Running, Paused, Stopped }
 
+public static class ContainerStatusNames
+{
+    /// <summary>The status as the OCI state names it. Spelled out: Enum.ToString reads the enum's names from the
+    /// binary's reflection metadata, a few hundred kilobytes of it read in on first use, and `state` is what container
+    /// managers call most.</summary>
+    public static string Name(this ContainerStatus status) => status switch
+    {
+        ContainerStatus.Created => "created",
+        ContainerStatus.Running => "running",
+        ContainerStatus.Paused => "paused",
+        _ => "stopped",
+    };
+}
+
 /// <summary>What tiny keeps about one container in ROOT/ID/state.json.</summary>
 public sealed class ContainerRecord
 {
@@ -355,6 +369,16 @@ public sealed partial class ContainerStore(string root)
         else if (errno != 0) throw new ContainerError($"remove state directory {dir}: {Errno.Describe(errno)}");
     }
 
+    /// <summary>The record of each container that has one. A loop: LINQ's Select over another operator is a generic
+    /// virtual call, which the runtime resolves from the binary's metadata on first use.</summary>
+    public List<ContainerRecord> LoadAll()
+    {
+        List<ContainerRecord> records = [];
+        foreach (var id in Ids())
+            if (Load(id) is { } record) records.Add(record);
+        return records;
+    }
+
     public IEnumerable<string> Ids() =>
         Directory.Exists(Root)
             ? Directory.EnumerateDirectories(Root).Select(Path.GetFileName).Where(id => File.Exists(Path.Combine(Root, id!, StateFile))).Order()!
@@ -379,7 +403,7 @@ public sealed partial class ContainerStore(string root)
             OciVersion = record.OciVersion,
             Id = record.Id,
             Pid = status == ContainerStatus.Stopped ? 0 : record.Pid,
-            Status = status.ToString().ToLowerInvariant(),
+            Status = status.Name(),
             Bundle = record.Bundle,
             Rootfs = record.Rootfs,
             Created = record.Created.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture),

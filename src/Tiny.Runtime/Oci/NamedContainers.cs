@@ -112,8 +112,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
     }
 
     /// <summary>Every container in the store, tiny run's and OCI ones, oldest first.</summary>
-    public IReadOnlyList<ContainerSummary> List() =>
-        store.Ids().Select(store.Load).OfType<ContainerRecord>().OrderBy(r => r.Created).Select(Summarize).ToArray();
+    public IReadOnlyList<ContainerSummary> List() => store.LoadAll().OrderBy(r => r.Created).ToList().ConvertAll(Summarize);
 
     ContainerSummary Summarize(ContainerRecord record)
     {
@@ -122,7 +121,7 @@ public sealed class NamedContainers(ContainerStore store, ILogger log)
         var text = status switch
         {
             ContainerStatus.Stopped when record.ExitCode is { } code => $"exited ({code})",
-            _ => status.ToString().ToLowerInvariant(),
+            _ => status.Name(),
         } + (monitorGone ? " (monitor gone)" : "");
         var command = record.Command is { } args ? string.Join(' ', args) : $"(oci bundle {record.Bundle})";
         return new ContainerSummary(record.Id, status == ContainerStatus.Stopped ? 0 : record.Pid, text, record.ExitCode,

@@ -174,8 +174,7 @@ public sealed class OciRuntime(GlobalOptions options, ILogger log)
         using (held) return _store.StateOf(record);
     }
 
-    public IReadOnlyList<OciState> List() =>
-        _store.Ids().Select(_store.Load).OfType<ContainerRecord>().Select(_store.StateOf).ToArray();
+    public IReadOnlyList<OciState> List() => _store.LoadAll().ConvertAll(_store.StateOf);
 
     public void Kill(string id, string signalName, bool all)
     {

@@ -42,7 +42,7 @@ public class ContainerPlanTests
         ChildStep[] received = [new EnterReceivedNamespace(11, Namespace.CLONE_NEWNET), new EnterReceivedNamespace(11, Namespace.CLONE_NEWIPC),
             new EnterReceivedNamespace(11, Namespace.CLONE_NEWUTS), new CloseFd(11)];
         await Assert.That(plan.Steps.Skip(enter).Take(4)).IsEquivalentTo(received, CollectionOrdering.Matching);
-        await Assert.That(NamespacesAhead.SendingOrder(ahead)).IsEquivalentTo(
+        await Assert.That(NamespacesAhead.SendingOrder.ToArray()).IsEquivalentTo(
             [Namespace.CLONE_NEWNET, Namespace.CLONE_NEWIPC, Namespace.CLONE_NEWUTS], CollectionOrdering.Matching);
         await Assert.That(plan.Steps.Take(enter).All(s => s is SetParentDeathSignal or CloseFd)).IsTrue();
         await Assert.That(IndexOf<MountStep>(plan)).IsGreaterThan(enter + 3);
