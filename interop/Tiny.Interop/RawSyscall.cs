@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace Tiny.Interop;
 
 /// <summary>
-/// Direct system calls for the container child between clone and execve. Every entry point is
-/// <c>[SuppressGCTransition]</c> and sets no managed last-error: after clone only this thread
+/// Direct system calls for the container child between clone and execve. Every entry point but
+/// <see cref="InvokeOnOwnThread"/> is <c>[SuppressGCTransition]</c> and sets no managed last-error: after clone only this thread
 /// exists, so nothing may poll for a GC or touch managed thread state. errno is read straight from
 /// libc's thread-local slot. glibc's own set*id wrappers must not be used there: they broadcast to
 /// the threads glibc still believes exist (nptl/nptl_setxid.c) and would wait forever.

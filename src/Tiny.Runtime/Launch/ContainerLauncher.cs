@@ -425,7 +425,7 @@ public sealed class ContainerLauncher(ILogger log)
 
     /// <summary>The kernel's highest capability number, as /proc/sys/kernel/cap_last_cap shows it, found by probing the
     /// bounding set from the highest tiny knows: PR_CAPBSET_READ fails with EINVAL for a capability the kernel does
-    /// not know (prctl(2)). Two calls where the file takes five.</summary>
+    /// not know (prctl(2)). Two calls where reading the file takes four.</summary>
     internal static int LastCapability()
     {
         var last = Security.CapabilitySet.Last;
