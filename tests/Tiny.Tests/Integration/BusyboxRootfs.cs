@@ -10,6 +10,10 @@ public static class BusyboxRootfs
 
     public static string Path => Built.Value;
 
+    /// <summary>A shell command that copies the rootfs into <paramref name="target"/> (a shell word), owners and modes
+    /// kept, without what other tests running meanwhile put in its /tmp: cp fails on a file that goes as it copies.</summary>
+    public static string CopyCommand(string target) => $"tar -C {Path} --exclude='./tmp/*' -cf - . | tar -C {target} -xpf -";
+
     static string Build()
     {
         var root = Directory.CreateTempSubdirectory("tiny-busybox-").FullName;

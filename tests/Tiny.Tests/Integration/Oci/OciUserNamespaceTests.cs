@@ -70,8 +70,8 @@ public class OciUserNamespaceTests
         var rootfs = Directory.CreateTempSubdirectory("tiny-userns-copyup-").FullName;
         try
         {
-            var made = await Tiny.Exec("/bin/sh", ["-c", "cp -a \"$1\"/. \"$0\" && cd \"$0\" && mkdir -p data/sub && echo x > data/f && echo y > data/sub/g "
-                + $"&& chown -R {HostStart}:{HostStart} data/sub && chown {HostStart + 1000}:{HostStart + 2000} data/f", rootfs, BusyboxRootfs.Path]);
+            var made = await Tiny.Exec("/bin/sh", ["-c", BusyboxRootfs.CopyCommand("\"$0\"") + " && cd \"$0\" && mkdir -p data/sub && echo x > data/f && echo y > data/sub/g "
+                + $"&& chown -R {HostStart}:{HostStart} data/sub && chown {HostStart + 1000}:{HostStart + 2000} data/f", rootfs]);
             if (made.ExitCode != 0) throw new InvalidOperationException(made.Stderr);
             using var bundle = await OciBundle.Create(["sh", "-c", "stat -c '%n %u:%g %a' /data /data/f /data/sub /data/sub/g; touch /data/new && stat -c %u:%g /data/new"],
                 config =>

@@ -180,7 +180,7 @@ public class UserNamespaceTests
         // ramfs cannot be id-mapped; it is mounted in a mount namespace of its own, which goes with the shell, on a
         // directory the shell removes as it ends.
         var name = Tiny.UniqueName("userns-ramfs");
-        var script = $"d=$(mktemp -d) && trap 'umount $d; rmdir $d' EXIT && mount -t ramfs ramfs $d && cp -a {BusyboxRootfs.Path}/. $d/ && " +
+        var script = $"d=$(mktemp -d) && trap 'umount $d; rmdir $d' EXIT && mount -t ramfs ramfs $d && {BusyboxRootfs.CopyCommand("$d")} && " +
             $"{Tiny.Binary} run --rootfs $d --net none --userns auto --name {name} -- true; echo exit=$?";
         var result = await Tiny.Exec("unshare", ["-m", "sh", "-c", script]);
         await Assert.That(result.Stdout).IsEqualTo("exit=125\n");
