@@ -119,11 +119,14 @@ public class ExecTrampolineTests
         var work = Directory.CreateTempSubdirectory("tiny-trampoline-").FullName;
         try
         {
+            // The shell makes the program from the image: a file this process wrote could still be open for writing in
+            // a child another test forks meanwhile (until its exec closes it), and exec then fails with ETXTBSY.
+            var imageFile = Path.Combine(work, "image");
+            File.WriteAllBytes(imageFile, image);
             var program = Path.Combine(work, "trampoline");
-            File.WriteAllBytes(program, image);
-            File.SetUnixFileMode(program, UnixFileMode.UserRead | UnixFileMode.UserExecute);
             var report = Path.Combine(work, "report");
-            var result = await TinyProcess.Exec("/bin/bash", ["-c", $"exec 9>{report} && exec -a {argv0} {program}"]);
+            var result = await TinyProcess.Exec("/bin/bash",
+                ["-c", $"cp {imageFile} {program} && chmod 500 {program} && exec 9>{report} && exec -a {argv0} {program}"]);
             return (result, File.ReadAllBytes(report));
         }
         finally
