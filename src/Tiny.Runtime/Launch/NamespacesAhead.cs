@@ -37,7 +37,9 @@ public sealed unsafe class NamespacesAhead : IDisposable
         public fixed byte Loopback[NetDevice.IfReqSize];
     }
 
+    /// <summary>The thread's calls, by <see cref="Request.FailedCall"/>.</summary>
     static readonly string[] Calls = ["unshare", "bring lo up", "open", "dup3", "sendmsg"];
+    const int UnshareCall = 0, LoopbackCall = 1, OpenCall = 2, Dup3Call = 3, SendCall = 4;
 
     readonly Request* _request;
     nint _thread;
@@ -96,9 +98,9 @@ public sealed unsafe class NamespacesAhead : IDisposable
     {
         var request = (Request*)argument;
         var errno = 0;
-        if (RawSyscall.InvokeOnOwnThread(SyscallNumber.Unshare, (long)request->Types, 0, 0, 0, 0, 0) < 0) errno = Failed(request, 0, Marshal.GetLastPInvokeError());
+        if (RawSyscall.InvokeOnOwnThread(SyscallNumber.Unshare, (long)request->Types, 0, 0, 0, 0, 0) < 0) errno = Failed(request, UnshareCall, Marshal.GetLastPInvokeError());
         else if (request->BringLoopbackUp != 0 && NetDevice.BringUp(request->Loopback, onOwnThread: true) is var up and not 0)
-            errno = Failed(request, 1, up);
+            errno = Failed(request, LoopbackCall, up);
         if (errno == 0) errno = Send(request, Namespace.CLONE_NEWNET, "/proc/thread-self/ns/net\0"u8);
         if (errno == 0) errno = Send(request, Namespace.CLONE_NEWIPC, "/proc/thread-self/ns/ipc\0"u8);
         if (errno == 0) errno = Send(request, Namespace.CLONE_NEWUTS, "/proc/thread-self/ns/uts\0"u8);
@@ -117,11 +119,11 @@ public sealed unsafe class NamespacesAhead : IDisposable
         long opened;
         fixed (byte* file = path)
             opened = RawSyscall.Invoke(SyscallNumber.Openat, SyscallNumber.AtCurrentDirectory, (long)file, FileDescriptor.O_RDONLY | FileDescriptor.O_CLOEXEC);
-        if (opened < 0) return Failed(request, 2, RawSyscall.LastErrno);
+        if (opened < 0) return Failed(request, OpenCall, RawSyscall.LastErrno);
         var errno = 0;
         if (type == Namespace.CLONE_NEWNET && RawSyscall.Invoke(SyscallNumber.Dup3, opened, request->NetworkTarget, FileDescriptor.O_CLOEXEC) < 0)
-            errno = Failed(request, 3, RawSyscall.LastErrno);
-        else if (UnixSocket.SendFd(request->SendSocket, (int)opened) is var sent and not 0) errno = Failed(request, 4, sent);
+            errno = Failed(request, Dup3Call, RawSyscall.LastErrno);
+        else if (UnixSocket.SendFd(request->SendSocket, (int)opened) is var sent and not 0) errno = Failed(request, SendCall, sent);
         RawSyscall.Invoke(SyscallNumber.Close, opened);
         return errno;
     }
