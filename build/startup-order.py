@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Writes src/Tiny/startup.order: the managed methods tiny enters on its common paths, in first-entry order.
+"""Writes the code tiny runs on its common paths, in first-entry order, for the build to lay out first:
+src/Tiny/startup.order, the managed methods (ILC's order file, IlcOrderFile in Tiny.csproj), and
+src/Tiny/startup-native.ld, the native functions of the runtime and libc (a linker script that the link gets with -T).
 
 Run as root: build/startup-order.py
 
-ILC lays methods out in that order (IlcOrderFile in Tiny.csproj), so the code a start-up runs shares a few 64 KB
-blocks of the binary instead of touching most of them: the kernel maps a file's pages in 64 KB blocks on a read
-fault (fault-around), so scattered start-up code made nearly all of tiny's 3 MB of managed code resident.
+The kernel maps a file's pages in 64 KB blocks on a read fault (fault-around), so start-up code spread over the
+binary made most of it resident: nearly all of tiny's 3 MB of managed code before the order file, and 1.2 of the
+1.3 MB of native code (the GC, the runtime's start, libc) before the linker script.
 
-How: publishes tiny with symbols into a temporary directory, then runs each scenario below under ptrace with an
-int3 on the first byte of every managed method. A breakpoint hit records the method, puts the original byte back
-and resumes there, so each method traps once. Children (the container's init before its exec, tiny's own
-re-exec and monitor) are traced too, since they inherit the breakpoints; any other program is detached at exec.
+How: publishes tiny with symbols and a link map into a temporary directory, then runs each scenario below under
+ptrace with an int3 on the first byte of every managed method and of every native function (a symbol, or the start
+of a linker input section: the runtime is compiled with a section per function, libc has one object per function
+or few). A breakpoint hit records the address, puts the original byte back and resumes there, so each function
+traps once. Children (the container's init before its exec, tiny's own re-exec and monitor) are traced too, since
+they inherit the breakpoints; any other program is detached at exec.
 
-Names ILC does not know are skipped when it reads the file, so a stale file only lays out less well.
+Names ILC does not know are skipped when it reads the order file, and a linker script pattern that matches no input
+section is no error, so stale files only lay out less well.
 """
+import bisect
 import ctypes
 import json
 import os
@@ -24,7 +30,9 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUTPUT = os.path.join(ROOT, "src", "Tiny", "startup.order")
+MANAGED_OUTPUT = os.path.join(ROOT, "src", "Tiny", "startup.order")
+NATIVE_OUTPUT = os.path.join(ROOT, "src", "Tiny", "startup-native.ld")
+NATIVE_SECTION = ".text.startup_order"
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.restype = ctypes.c_long
@@ -48,23 +56,69 @@ def ptrace(request, pid, address=0, data=0):
         raise OSError(error, f"ptrace({request}, {pid}): {os.strerror(error)}")
 
 
-class Binary:
-    """The managed methods of an unstripped tiny: entry address -> symbol names (folded bodies share one)."""
+class InputSection:
+    """A linker input section of the native .text: where it landed, and the script pattern that selects it."""
 
-    def __init__(self, path):
+    def __init__(self, name, address, size, origin):
+        self.name, self.address, self.size = name, address, size
+        archive, _, member = origin.rstrip(")").partition("(")
+        self.pattern = f"*{os.path.basename(archive)}:{member}({name})" if member else f"*{os.path.basename(origin)}({name})"
+
+
+def read_link_map(path):
+    """The input sections of the native code's output sections (.text, and the start-up one this script's linker
+    script makes) in a GNU ld map (-Wl,-Map), in address order."""
+    sections, in_text, pending = [], False, None
+    for line in open(path):
+        if not line.startswith(" "):
+            in_text = line.split(maxsplit=1)[0] in (".text", NATIVE_SECTION) if line.strip() else False
+            continue
+        if not in_text or line.startswith(" *"):
+            continue
+        fields = line.split()
+        if pending is not None:  # a long section name has its address, size and file on the next line
+            if len(fields) >= 3 and fields[1].startswith("0x"):
+                sections.append(InputSection(pending, int(fields[0], 16), int(fields[1], 16), " ".join(fields[2:])))
+            pending = None
+        elif line[1] != " ":
+            if len(fields) == 1:
+                pending = fields[0]
+            elif len(fields) >= 4:
+                sections.append(InputSection(fields[0], int(fields[1], 16), int(fields[2], 16), " ".join(fields[3:])))
+    return sorted((section for section in sections if section.size), key=lambda section: section.address)
+
+
+class Binary:
+    """The code of an unstripped tiny: the entry addresses of its managed methods (with their symbol names, folded
+    bodies share one) and of its native functions (with the linker input section each is in)."""
+
+    def __init__(self, path, link_map):
         self.image = open(path, "rb").read()
         self.names = {}
         symbols = subprocess.run(["nm", "--defined-only", path], check=True, capture_output=True, text=True).stdout
-        bounds = {}
+        bounds, functions = {}, set()
         for line in symbols.splitlines():
-            address, _, name = line.split(maxsplit=2)
+            address, kind, name = line.split(maxsplit=2)
             if name in ("__start___managedcode", "__stop___managedcode"):
                 bounds[name] = int(address, 16)
             self.names.setdefault(int(address, 16), []).append(name)
-        self.start, self.stop = bounds["__start___managedcode"], bounds["__stop___managedcode"]
-        self.entries = sorted(a for a in self.names if self.start <= a < self.stop)
+            if kind in "TtWi":
+                functions.add(int(address, 16))
+        self.managed = (bounds["__start___managedcode"], bounds["__stop___managedcode"])
+        self.sections = read_link_map(link_map)
+        self.section_starts = [section.address for section in self.sections]
+        self.native = (self.sections[0].address, self.sections[-1].address + self.sections[-1].size)
+        managed_entries = {a for a in self.names if self.managed[0] <= a < self.managed[1]}
+        native_entries = {a for a in functions | set(self.section_starts) if self.native[0] <= a < self.native[1]}
+        self.entries = managed_entries | native_entries
         # A non-PIE ELF whose first PT_LOAD maps file offset 0 at 0x400000 (tiny is linked static, non-PIE).
         self.base = 0x400000
+
+    def is_managed(self, address):
+        return self.managed[0] <= address < self.managed[1]
+
+    def section_of(self, address):
+        return self.sections[bisect.bisect_right(self.section_starts, address) - 1]
 
     def original_byte(self, address):
         return self.image[address - self.base]
@@ -77,17 +131,20 @@ class Binary:
             return False
 
     def arm(self, pid):
-        code = bytearray(self.image[self.start - self.base:self.stop - self.base])
-        for entry in self.entries:
-            code[entry - self.start] = INT3
-        self._write_code(pid, code)
+        for start, stop in (self.managed, self.native):
+            code = bytearray(self.image[start - self.base:stop - self.base])
+            for entry in self.entries:
+                if start <= entry < stop:
+                    code[entry - start] = INT3
+            self._write_code(pid, start, code)
 
     def disarm(self, pid):
-        self._write_code(pid, self.image[self.start - self.base:self.stop - self.base])
+        for start, stop in (self.managed, self.native):
+            self._write_code(pid, start, self.image[start - self.base:stop - self.base])
 
-    def _write_code(self, pid, code):
+    def _write_code(self, pid, start, code):
         with open(f"/proc/{pid}/mem", "r+b", buffering=0) as memory:
-            memory.seek(self.start)
+            memory.seek(start)
             memory.write(code)
 
 
@@ -142,7 +199,7 @@ def breakpoint_hit(binary, tid, entered):
     registers = Registers()
     ptrace(PTRACE_GETREGS, tid, 0, ctypes.addressof(registers))
     address = registers.rip - 1
-    if not binary.start <= address < binary.stop or address not in binary.names:
+    if address not in binary.entries:
         return False
     with open(f"/proc/{tid}/mem", "r+b", buffering=0) as memory:
         memory.seek(address)
@@ -212,26 +269,41 @@ def main():
     state_existed = os.path.exists("/run/tiny")
     work = tempfile.mkdtemp(prefix="tiny-startup-order.")
     try:
-        publish = os.path.join(work, "publish")
+        publish, link_map = os.path.join(work, "publish"), os.path.join(work, "link.map")
         subprocess.run(["dotnet", "publish", os.path.join(ROOT, "src", "Tiny", "Tiny.csproj"), "-c", "Release",
-                        "-o", publish, "-nologo", "-clp:NoSummary", "-p:StripSymbols=false"],
+                        "-o", publish, "-nologo", "-clp:NoSummary", "-p:StripSymbols=false", f"-p:TinyLinkMap={link_map}"],
                        check=True, stdout=subprocess.DEVNULL,
                        env=dict(os.environ, TINY_BUILD_DIR=os.path.join(work, "build")))
         tiny = os.path.join(publish, "tiny")
-        binary = Binary(tiny)
+        binary = Binary(tiny, link_map)
         make_bundles(tiny, work)
         entered = {}
         for argv in scenarios(tiny, work):
             before = len(entered)
             status = trace(binary, argv, entered)
             print(f"{' '.join(os.path.basename(a) if a.startswith(work) else a for a in argv[1:])}: exit {status},"
-                  f" {len(entered) - before} more methods", file=sys.stderr)
-        with open(OUTPUT, "w") as output:
+                  f" {len(entered) - before} more functions", file=sys.stderr)
+        methods = [address for address in entered if binary.is_managed(address)]
+        with open(MANAGED_OUTPUT, "w") as output:
             output.write("# Managed methods in first-entry order on tiny's common paths; written by build/startup-order.py.\n")
-            for address in entered:
+            for address in methods:
                 for name in binary.names[address]:
                     output.write(name + "\n")
-        print(f"{OUTPUT}: {len(entered)} methods of {len(binary.entries)}", file=sys.stderr)
+        sections = {}
+        for address in entered:
+            if not binary.is_managed(address):
+                section = binary.section_of(address)
+                sections.setdefault(section.pattern, section)
+        sections = list(sections.values())
+        with open(NATIVE_OUTPUT, "w") as output:
+            output.write("/* Native code (runtime, libc) in first-entry order on tiny's common paths, laid out before the rest of\n"
+                         "   .text; written by build/startup-order.py. INSERT keeps the default linker script. */\n"
+                         f"SECTIONS\n{{\n  {NATIVE_SECTION} :\n  {{\n")
+            for section in sections:
+                output.write(f"    {section.pattern}\n")
+            output.write("  }\n}\nINSERT BEFORE .text;\n")
+        print(f"{MANAGED_OUTPUT}: {len(methods)} methods; {NATIVE_OUTPUT}: {len(sections)} of {len(binary.sections)}"
+              f" input sections, {sum(section.size for section in sections)} bytes", file=sys.stderr)
     finally:
         tiny = os.path.join(work, "publish", "tiny")
         if os.path.exists(tiny):
