@@ -213,19 +213,21 @@ def breakpoint_hit(binary, tid, entered):
 
 
 def scenarios(tiny, work):
-    """The paths to lay out first, most common first: what a user and the benchmark run."""
+    """The paths to lay out first, most common first: the benchmark's and a runc user's (run --bundle; create, start,
+    delete), then tiny run without and with a bridge, then the rest. Code a later path shares with an earlier one
+    is already placed, so what each path adds comes after what the paths before it need."""
     rootfs = os.path.join(work, "bundle", "rootfs")
     bundle, state = os.path.join(work, "bundle"), os.path.join(work, "state")
     oci = [tiny, "--root", state]
     yield [tiny, "--version"]
-    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "/bin/true"]
-    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "true"]
-    yield [tiny, "run", "--rootfs", rootfs, "--", "/bin/true"]
-    yield [tiny, "run", "--rootfs", rootfs, "--", "/bin/true"]
     yield oci + ["run", "--bundle", bundle, "order-run"]
     yield oci + ["create", "--bundle", bundle, "order-csd"]
     yield oci + ["start", "order-csd"]
     yield oci + ["delete", "--force", "order-csd"]
+    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "/bin/true"]
+    yield [tiny, "run", "--net", "none", "--rootfs", rootfs, "--", "true"]
+    yield [tiny, "run", "--rootfs", rootfs, "--", "/bin/true"]
+    yield [tiny, "run", "--rootfs", rootfs, "--", "/bin/true"]
     yield oci + ["create", "--bundle", bundle + "-sleep", "order-exec"]
     yield oci + ["start", "order-exec"]
     yield oci + ["state", "order-exec"]
