@@ -17,8 +17,9 @@ public class OciTmpfsCopyTests
         var made = await Tiny.Exec("/bin/sh", ["-c", BusyboxRootfs.CopyCommand("\"$0\"") + " && cd \"$0\" && mkdir -p data/sub && echo hello > data/f && chmod 604 data/f "
             + "&& chown 1000:2000 data/f && ln -s f data/link && ln -s /etc/passwd data/abs && echo x > data/sub/g && chmod 4755 data/sub/g "
             + "&& chmod 750 data/sub && chmod 711 data", rootfs]);
-        if (made.ExitCode != 0) throw new InvalidOperationException(made.Stderr);
-        return rootfs;
+        if (made.ExitCode == 0) return rootfs;
+        Directory.Delete(rootfs, recursive: true);
+        throw new InvalidOperationException(made.Stderr);
     }
 
     static string Listing(string dir) => string.Join('\n', Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Order()
