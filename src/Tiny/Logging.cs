@@ -14,9 +14,15 @@ internal static class Logging
     public static ILoggerFactory Create(bool verbose)
     {
         if (!verbose) return NullLoggerFactory.Instance;
+        return Factory(LogLevel.Debug, StandardError(PlainText));
+    }
+
+    /// <summary>A console provider that writes every level to stderr, formatted by <paramref name="format"/>.</summary>
+    static ZLoggerConsoleLoggerProvider StandardError(Action<ZLoggerOptions> format)
+    {
         var console = new ZLoggerConsoleOptions { LogToStandardErrorThreshold = LogLevel.Trace };
-        PlainText(console);
-        return Factory(LogLevel.Debug, new ZLoggerConsoleLoggerProvider(console));
+        format(console);
+        return new ZLoggerConsoleLoggerProvider(console);
     }
 
     /// <summary>A factory over one provider, made directly: LoggerFactory.Create would first build a dependency
@@ -39,9 +45,7 @@ internal static class Logging
             Format(fileOptions);
             return Factory(minimum, new ZLoggerFileLoggerProvider(file, fileOptions));
         }
-        var console = new ZLoggerConsoleOptions { LogToStandardErrorThreshold = LogLevel.Trace };
-        Format(console);
-        return Factory(minimum, new ZLoggerConsoleLoggerProvider(console));
+        return Factory(minimum, StandardError(Format));
 
         void Format(ZLoggerOptions zlogger)
         {
