@@ -10,9 +10,13 @@ public static class BusyboxRootfs
 
     public static string Path => Built.Value;
 
-    /// <summary>A shell command that copies the rootfs into <paramref name="target"/> (a shell word), owners and modes
-    /// kept, without what other tests running meanwhile put in its /tmp: cp fails on a file that goes as it copies.</summary>
-    public static string CopyCommand(string target) => $"tar -C {Path} --exclude='./tmp/*' -cf - . | tar -C {target} -xpf -";
+    /// <summary>A shell command that writes the rootfs as a tar archive to stdout, without what other tests running
+    /// meanwhile put in its /tmp: tar (and cp) fail on a file that changes or goes as they read it.</summary>
+    public static string ArchiveCommand => $"tar -C {Path} --exclude='./tmp/*' -cf - .";
+
+    /// <summary>A shell command that copies the rootfs (<see cref="ArchiveCommand"/>) into <paramref name="target"/> (a
+    /// shell word), owners and modes kept.</summary>
+    public static string CopyCommand(string target) => $"{ArchiveCommand} | tar -C {target} -xpf -";
 
     static string Build()
     {
