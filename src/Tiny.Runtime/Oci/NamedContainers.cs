@@ -12,7 +12,7 @@ namespace Tiny.Runtime.Oci;
 /// <summary>One line of tiny ps.</summary>
 public sealed record ContainerSummary(string Name, int Pid, string Status, int? ExitCode, string Command, DateTimeOffset Created, int MonitorPid);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSourceGenerationOptions(GenerationMode = JsonSourceGenerationMode.Serialization, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(ContainerSummary[]))]
 public sealed partial class SummaryJsonContext : JsonSerializerContext;
 

@@ -18,7 +18,7 @@ public sealed class OciEvent
     public ContainerStats? Data { get; set; }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(GenerationMode = JsonSourceGenerationMode.Serialization, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(OciEvent))]
 public sealed partial class EventsJsonContext : JsonSerializerContext;
 
