@@ -377,9 +377,9 @@ public sealed class ContainerLauncher(ILogger log)
     {
         // The budget is also what gen0 has left once the region ends (EndNoGCRegion does not give back the usual one), so
         // it covers the rest of a foreground run: with 16 KB, what a run allocates after clone (11 KB until the container
-        // exits) set off a collection in some runs, whose code and new region added 500 to 700 KB to the peak RSS. The GC commits what it promises,
-        // and committing more than the 64 KB it has at hand takes an mprotect(2) per heap that interrupts the CPUs the
-        // other threads run on.
+        // exits) set off a collection in some runs, whose code and new region added 400 to 800 KB to the peak RSS. The GC
+        // commits what it promises, and committing more than the 64 KB it has at hand takes an mprotect(2) per heap that
+        // interrupts the CPUs the other threads run on.
         var noGc = GC.TryStartNoGCRegion(64 * 1024);
         long pid;
         int errno;
