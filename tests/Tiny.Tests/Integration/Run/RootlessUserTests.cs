@@ -31,7 +31,7 @@ public class RootlessUserTests
         Uid = uint.Parse((await Must("id", "-u", User)).Trim());
         Home = Directory.CreateTempSubdirectory("tiny-rootless-").FullName;
         File.SetUnixFileMode(Home, (UnixFileMode)0x1ed);
-        await Must("cp", "-a", BusyboxRootfs.Path, Rootfs);
+        await Must("sh", "-c", $"mkdir {Rootfs} && {BusyboxRootfs.CopyCommand(Rootfs)}");
         await Must("chown", "-R", $"{User}:{User}", Home);
     }
 

@@ -197,7 +197,7 @@ public class UserNamespaceTests
         {
             await Assert.That(new DirectoryInfo(hidden).UnixFileMode).IsEqualTo((UnixFileMode)0x1c0);
             var rootfs = Path.Combine(hidden, "rootfs");
-            await Assert.That((await Tiny.Exec("cp", ["-a", BusyboxRootfs.Path, rootfs])).ExitCode).IsEqualTo(0);
+            await Assert.That((await Tiny.Exec("/bin/sh", ["-c", $"mkdir {rootfs} && {BusyboxRootfs.CopyCommand(rootfs)}"])).ExitCode).IsEqualTo(0);
             var result = await Tiny.Run("run", "--rootfs", rootfs, "--net", "none", "--userns", "auto", "--", "true");
             await Assert.That(result.Stderr).IsEqualTo($"tiny: mount the id-mapped rootfs on {rootfs}: permission denied " +
                 "(the container's root must be able to reach it: every directory above the rootfs needs search permission for others)\n");
